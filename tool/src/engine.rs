@@ -1,0 +1,1 @@
+//! The pure correlation engine (issue 4): no I/O, deterministic.

@@ -1,0 +1,1 @@
+//! Read-site discovery in the target's executable mappings (issue 4).

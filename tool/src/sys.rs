@@ -1,0 +1,1 @@
+//! System facts: CPUs, PMUs, sysctls, mounts (issue 2).

@@ -1,0 +1,108 @@
+//! Idempotent set-up of what the eBPF build and the tests need. Quiet when nothing is missing.
+
+use std::{path::Path, process::Command};
+
+use anyhow::{Context, bail};
+
+use crate::util::{run, succeeds};
+
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn ensure() -> anyhow::Result<()> {
+    rust_src()?;
+    bpf_linker()?;
+    mounts();
+    Ok(())
+}
+
+fn rust_src() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .output()
+        .context("rustup is needed to build the eBPF programs")?;
+    if !out.status.success() {
+        eprintln!("setup: installing the nightly toolchain (eBPF build)");
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    if !String::from_utf8_lossy(&out.stdout).contains("rust-src") {
+        eprintln!("setup: adding rust-src to nightly");
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
+    }
+    Ok(())
+}
+
+fn bpf_linker() -> anyhow::Result<()> {
+    let have = Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION));
+    if have {
+        return Ok(());
+    }
+    if !Path::new(LLVM_PREFIX).join("bin/llvm-config").exists() {
+        if !is_root() {
+            bail!(
+                "llvm-22-dev is missing and installing it needs root; fix: run `sudo cargo xtask setup`"
+            );
+        }
+        eprintln!("setup: installing llvm-22-dev (for bpf-linker)");
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "llvm-22-dev",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22");
+    run(Command::new("cargo")
+        .args([
+            "install",
+            "bpf-linker",
+            "--locked",
+            "--version",
+            BPF_LINKER_VERSION,
+            "--no-default-features",
+            "--features",
+            "llvm-22",
+        ])
+        .env("LLVM_PREFIX", LLVM_PREFIX))
+}
+
+/// tracefs and bpffs for the live tests. pmuwatch mounts them itself too; this only saves the
+/// tests a message.
+fn mounts() {
+    if !is_root() {
+        return;
+    }
+    for (fs, dir) in [("tracefs", "/sys/kernel/tracing"), ("bpf", "/sys/fs/bpf")] {
+        let mounted = std::fs::read_to_string("/proc/self/mounts")
+            .is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(1) == Some(dir)));
+        if !mounted && !succeeds(Command::new("mount").args(["-t", fs, fs, dir])) {
+            eprintln!("setup: could not mount {fs} on {dir}; live tests will say so");
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
