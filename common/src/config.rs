@@ -22,8 +22,9 @@ pub struct KernelOffsets {
     pub _pad: u32,
 }
 
-impl Default for KernelOffsets {
-    fn default() -> Self {
+impl KernelOffsets {
+    /// Every offset unknown.
+    pub const fn unknown() -> Self {
         KernelOffsets {
             task_pid: NO_OFFSET,
             task_tgid: NO_OFFSET,
@@ -37,6 +38,48 @@ impl Default for KernelOffsets {
     }
 }
 
+impl Default for KernelOffsets {
+    fn default() -> Self {
+        Self::unknown()
+    }
+}
+
+/// Run settings handed to the kernel programs at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Non-zero: every task is a target.
+    pub system_wide: u32,
+    /// pmuwatch's own tgid: never traced.
+    pub own_tgid: u32,
+    /// Non-zero on arm64 kernels (access model: PMUSERENR follows `nr_user`), zero on x86
+    /// (CR4.PCE follows `mm->context.perf_rdpmc_allowed`).
+    pub arm64_model: u32,
+    /// `kernel.perf_user_access` at load (arm64); user space updates it through events.
+    pub perf_user_access: u32,
+}
+
+impl Settings {
+    pub const fn default_const() -> Self {
+        Settings {
+            system_wide: 0,
+            own_tgid: 0,
+            arm64_model: 0,
+            perf_user_access: 0,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::default_const()
+    }
+}
+
 #[cfg(feature = "user")]
 // SAFETY: `#[repr(C)]` u32 fields only.
 unsafe impl aya::Pod for KernelOffsets {}
+
+#[cfg(feature = "user")]
+// SAFETY: `#[repr(C)]` u32 fields only.
+unsafe impl aya::Pod for Settings {}

@@ -4,6 +4,8 @@
 
 #[cfg(target_arch = "bpf")]
 mod canary;
+#[cfg(target_arch = "bpf")]
+mod maps;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -1,0 +1,96 @@
+//! Maps and helpers shared by every probe domain: the one ring buffer, the target set, drop
+//! counters, load-time settings.
+
+use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
+    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use common::{
+    config::{KernelOffsets, Settings},
+    event::{Header, Record},
+};
+
+/// Every record goes through this one ring buffer. User space polls it (records are submitted
+/// without wakeup so that tracing `sched_switch` does not wake the reader on every switch).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// Thread group ids being traced (value unused). Forks of a target are added in the kernel.
+#[map]
+pub static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+
+/// Records dropped because the ring buffer was full, per CPU (index 0).
+#[map]
+pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Kernel struct offsets from BTF, set by user space at load time.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets::unknown();
+
+/// Run settings, set by user space at load time.
+#[unsafe(no_mangle)]
+static SETTINGS: Settings = Settings::default_const();
+
+#[inline(always)]
+pub fn offsets() -> KernelOffsets {
+    // SAFETY: a plain global the loader may rewrite before load; volatile keeps the compiler
+    // from folding in the default value.
+    unsafe { core::ptr::read_volatile(&OFFSETS) }
+}
+
+#[inline(always)]
+pub fn settings() -> Settings {
+    // SAFETY: as for `offsets`.
+    unsafe { core::ptr::read_volatile(&SETTINGS) }
+}
+
+/// (tgid, tid) of the current task.
+#[inline(always)]
+pub fn current_ids() -> (u32, u32) {
+    let id = bpf_get_current_pid_tgid();
+    ((id >> 32) as u32, id as u32)
+}
+
+/// True when events of thread group `tgid` are wanted: a target, or everyone in system-wide
+/// mode, but never pmuwatch itself.
+#[inline(always)]
+pub fn is_target(tgid: u32) -> bool {
+    let s = settings();
+    if tgid == s.own_tgid {
+        return false;
+    }
+    // SAFETY: the value is only tested for presence.
+    s.system_wide != 0 || unsafe { TARGETS.get(&tgid) }.is_some()
+}
+
+/// A header for record type `R` about task (tgid, tid), stamped now on this CPU.
+#[inline(always)]
+pub fn header<R: Record>(tgid: u32, tid: u32) -> Header {
+    Header {
+        kind: R::KIND as u16,
+        size: R::SIZE as u16,
+        // SAFETY: helpers with no preconditions.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        pid: tgid,
+        tid,
+    }
+}
+
+/// Sends a record; a full ring buffer is counted in `DROPS`, never silent.
+#[inline(always)]
+pub fn emit<R: Record + 'static>(r: &R) {
+    if EVENTS.output::<R>(r, BPF_RB_NO_WAKEUP as u64).is_err() {
+        count_drop();
+    }
+}
+
+#[inline(always)]
+pub fn count_drop() {
+    if let Some(p) = DROPS.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot, only this CPU writes it while this program runs.
+        unsafe { *p += 1 };
+    }
+}
