@@ -1,1 +1,0 @@
-//! System facts: CPUs, PMUs, sysctls, mounts (issue 2).
