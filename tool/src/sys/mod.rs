@@ -4,6 +4,7 @@
 //! `Facts` struct is the "doctor snapshot" stored in trace files: its field names are
 //! stable (docs/doctor-json.md); add fields with `#[serde(default)]`, never rename.
 
+pub mod attach;
 mod cpu;
 mod fs;
 pub mod midr;
