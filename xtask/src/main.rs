@@ -1,5 +1,6 @@
 //! Project chores: set-up, demo, test, lab, bench. `cargo xtask --help`.
 
+mod lab;
 mod setup;
 mod util;
 
@@ -29,15 +30,21 @@ enum Cmd {
         /// Skip fmt and clippy.
         #[arg(long)]
         no_lint: bool,
+        /// Skip the arm64 lab (QEMU boots).
+        #[arg(long)]
+        no_lab: bool,
     },
+    /// Boot the arm64 lab (QEMU, kernels 6.1 and 6.12) and check pmuwatch in each scenario.
+    Lab(lab::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::Setup => setup::ensure(),
+        Cmd::Setup => setup::ensure().and_then(|()| setup::ensure_lab()),
         Cmd::Demo { args } => demo(&args),
-        Cmd::Test { no_lint } => test(no_lint),
+        Cmd::Test { no_lint, no_lab } => test(no_lint, no_lab),
+        Cmd::Lab(args) => lab::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,7 +62,7 @@ fn demo(args: &[String]) -> anyhow::Result<()> {
     util::exec(&bin, args)
 }
 
-fn test(no_lint: bool) -> anyhow::Result<()> {
+fn test(no_lint: bool, no_lab: bool) -> anyhow::Result<()> {
     setup::ensure()?;
     if !no_lint {
         util::cargo(&["fmt", "--all", "--", "--check"])?;
@@ -71,5 +78,8 @@ fn test(no_lint: bool) -> anyhow::Result<()> {
         ])?;
     }
     util::cargo(&["test", "--workspace", "--exclude", "probe-ebpf"])?;
+    if !no_lab {
+        lab::run(&lab::Args::default())?;
+    }
     Ok(())
 }

@@ -16,6 +16,45 @@ pub fn ensure() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the arm64 lab needs on top of [`ensure`]: QEMU, dtc and python3 (lab/prepare.sh makes
+/// the device trees), and the aarch64 musl target for the cross-build.
+pub fn ensure_lab() -> anyhow::Result<()> {
+    let missing: Vec<&str> = [
+        ("qemu-system-aarch64", "qemu-system-arm"),
+        ("dtc", "device-tree-compiler"),
+        ("python3", "python3"),
+    ]
+    .into_iter()
+    .filter(|(bin, _)| !succeeds(Command::new("sh").args(["-c", &format!("command -v {bin}")])))
+    .map(|(_, pkg)| pkg)
+    .collect();
+    if !missing.is_empty() {
+        if !is_root() {
+            bail!(
+                "the arm64 lab needs {} and installing it needs root; fix: run `sudo cargo xtask setup`",
+                missing.join(", ")
+            );
+        }
+        eprintln!("setup: installing {} (arm64 lab)", missing.join(", "));
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed for the arm64 lab's cross-build")?;
+    if !String::from_utf8_lossy(&targets.stdout).contains(LAB_TARGET) {
+        eprintln!("setup: adding the {LAB_TARGET} target (arm64 lab)");
+        run(Command::new("rustup").args(["target", "add", LAB_TARGET]))?;
+    }
+    Ok(())
+}
+
+const LAB_TARGET: &str = "aarch64-unknown-linux-musl";
+
 fn rust_src() -> anyhow::Result<()> {
     let out = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])

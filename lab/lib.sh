@@ -1,0 +1,66 @@
+# Helpers for the scenario scripts (sourced by /init). Every line meant for xtask starts with
+# `@@`; JSON goes on one line so kernel messages cannot split it.
+
+# step NAME CMD ARGS...: runs CMD, keeping stdout in /tmp/NAME.out; prints its exit status
+# and the last lines of its stderr.
+step() {
+  _name=$1; shift
+  echo "@@run $_name $(uptime_s) $*"
+  "$@" >"/tmp/$_name.out" 2>"/tmp/$_name.err"
+  _rc=$?
+  echo "@@rc $_name $_rc $(uptime_s)"
+  tail -n 20 "/tmp/$_name.err" | sed "s/^/@@stderr $_name /"
+  return $_rc
+}
+
+# json NAME FILE: prints FILE (JSON) as one `@@json NAME ...` line, or `@@json NAME -`.
+json() {
+  if [ -s "$2" ]; then
+    echo "@@json $1 $(tr -d '\n' < "$2")"
+  else
+    echo "@@json $1 -"
+  fi
+}
+
+# user_access 0|1: sets kernel.perf_user_access and says so.
+user_access() {
+  echo "$1" > /proc/sys/kernel/perf_user_access
+  echo "@@sysctl perf_user_access=$(cat /proc/sys/kernel/perf_user_access)"
+}
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# The facts every scenario checks first: doctor's view of this machine.
+doctor() {
+  step doctor pmuwatch doctor --json
+  json doctor /tmp/doctor.out
+}
+
+# traced NAME ARGS...: the demo under `pmuwatch record`, then `pmuwatch report --json`. Where
+# `record` is not built yet, the demo runs alone so its own checks still run.
+traced() {
+  _n=$1; shift
+  rm -f "/tmp/$_n.counts"
+  if ! step "$_n.record" pmuwatch record -o "/tmp/$_n.pmw" -- pmuwatch demo --counts "/tmp/$_n.counts" "$@" \
+      && grep -q "not built yet" "/tmp/$_n.record.err"; then
+    step "$_n.demo" pmuwatch demo --counts "/tmp/$_n.counts" "$@"
+  fi
+  json "$_n.counts" "/tmp/$_n.counts"
+  [ -e "/tmp/$_n.pmw" ] || return 0
+  step "$_n.report" pmuwatch report --json "/tmp/$_n.pmw"
+  json "$_n.report" "/tmp/$_n.report.out"
+}
+
+# mrs_all LABEL: on each CPU, a fresh process that opened no event reads PMCCNTR_EL0
+# (mrs-cycles); prints `@@mrs LABEL cpu=N trap` (SIGILL) or `@@mrs LABEL cpu=N value=V`.
+mrs_all() {
+  for _c in $(seq 0 $(($(grep -c ^processor /proc/cpuinfo) - 1))); do
+    _v=$(taskset -c "$_c" mrs-cycles 2>/dev/null)
+    _rc=$?
+    if [ $_rc -eq 132 ]; then
+      echo "@@mrs $1 cpu=$_c trap"
+    else
+      echo "@@mrs $1 cpu=$_c value=$_v rc=$_rc"
+    fi
+  done
+}

@@ -1,0 +1,188 @@
+//! `cargo xtask lab`: the arm64 lab as a system test. Real Debian arm64 kernels (6.1, 6.12)
+//! under qemu-system-aarch64 give a real PMUv3 with user access, real SIGILL traps and, with an
+//! edited device tree, two PMU types. Each scenario boots with `pmuwatch` (cross-built, probes
+//! included) in its initramfs; its /init prints `@@` lines that are checked here.
+
+mod boot;
+mod build;
+mod checks;
+mod console;
+mod cpio;
+mod prepare;
+mod scenario;
+
+use std::{
+    fs,
+    time::{Duration, Instant},
+};
+
+use anyhow::bail;
+use checks::{Checks, Verdict};
+use console::Console;
+use scenario::Scenario;
+
+use crate::setup;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Only boots whose name (`6.12/hetero`) contains one of these.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Boots at a time (default: the host's CPU count; each guest has 4 vCPUs).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Seconds before a boot is given up.
+    #[arg(long, default_value_t = TIMEOUT_S)]
+    pub timeout_s: u64,
+}
+
+/// Generous: a boot takes 5-25 s on a loaded 2-CPU host; a hang must still end the run.
+const TIMEOUT_S: u64 = 240;
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            only: Vec::new(),
+            jobs: None,
+            timeout_s: TIMEOUT_S,
+        }
+    }
+}
+
+struct Boot {
+    series: &'static str,
+    scenario: Scenario,
+}
+
+impl Boot {
+    fn name(&self) -> String {
+        format!("{}/{}", self.series, self.scenario.name())
+    }
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let t_all = Instant::now();
+    setup::ensure_lab()?;
+    let lab = prepare::dir();
+    let t = Instant::now();
+    prepare::ensure(&lab)?;
+    let t_prepare = t.elapsed();
+
+    let t = Instant::now();
+    let pmuwatch = build::pmuwatch()?;
+    let mrs = build::mrs_cycles(&lab)?;
+    let t_build = t.elapsed();
+    let initrd = build::initramfs(&lab, &pmuwatch, &mrs)?;
+
+    let boots: Vec<Boot> = scenario::ALL
+        .iter()
+        .flat_map(|&scenario| scenario::KERNELS.map(|series| Boot { series, scenario }))
+        .filter(|b| args.only.is_empty() || args.only.iter().any(|o| b.name().contains(o)))
+        .collect();
+    if boots.is_empty() {
+        bail!("no lab boot matches --only {:?}", args.only);
+    }
+    fs::create_dir_all(lab.join("runs"))?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!("lab: {} boots, {jobs} at a time", boots.len());
+    let t = Instant::now();
+    let results = boot::parallel(
+        &boots,
+        jobs,
+        |b| -> anyhow::Result<(boot::Outcome, Checks)> {
+            let spec = boot::Spec {
+                kernel: prepare::kernel(&lab, b.series)?,
+                initrd: initrd.clone(),
+                dtb: b.scenario.dtb().map(|d| lab.join(d)),
+                scenario: b.scenario.name().into(),
+                log: boot::log_path(&lab, &b.name().replace('/', "-")),
+                timeout: Duration::from_secs(args.timeout_s),
+            };
+            let out = boot::boot(&spec)?;
+            let console = Console::parse(&out.console);
+            let mut checks = b.scenario.check(b.series, &console);
+            finished(&mut checks, &out, &console, &spec);
+            eprintln!("lab: {} done in {:.1} s", b.name(), out.wall.as_secs_f64());
+            Ok((out, checks))
+        },
+    );
+    let t_boots = t.elapsed();
+
+    let mut failed = 0;
+    println!("\narm64 lab");
+    for (b, r) in boots.iter().zip(&results) {
+        match r {
+            Ok((out, checks)) => {
+                let (p, f, s) = (
+                    checks.count(Verdict::Pass),
+                    checks.count(Verdict::Fail),
+                    checks.count(Verdict::Skip),
+                );
+                println!(
+                    "{:<16} {:>6.1} s  {p} passed, {f} failed, {s} skipped",
+                    b.name(),
+                    out.wall.as_secs_f64()
+                );
+                for c in &checks.0 {
+                    println!("    {c}");
+                }
+                failed += f;
+            }
+            Err(e) => {
+                println!("{:<16} could not boot: {e:#}", b.name());
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "timings: prepare {:.1} s, cross-build {:.1} s, boots {:.1} s ({} boots, {jobs} at a time), total {:.1} s",
+        t_prepare.as_secs_f64(),
+        t_build.as_secs_f64(),
+        t_boots.as_secs_f64(),
+        boots.len(),
+        t_all.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        bail!(
+            "arm64 lab: {failed} checks failed (consoles in {})",
+            lab.join("runs").display()
+        );
+    }
+    Ok(())
+}
+
+/// The boot itself: it must reach the end of its scenario in time; otherwise the failure shows
+/// the console's tail.
+fn finished(k: &mut Checks, out: &boot::Outcome, c: &Console, spec: &boot::Spec) {
+    let why = if out.timed_out {
+        Some(format!("no end after {} s", spec.timeout.as_secs()))
+    } else if !c.done {
+        Some(format!(
+            "the guest stopped before the end (qemu status {:?})",
+            out.status
+        ))
+    } else if !c.errors.is_empty() {
+        Some(c.errors.join("; "))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => k.fail(
+            "boot",
+            format!(
+                "{why}; console {}:\n{}",
+                spec.log.display(),
+                boot::tail(&out.console, 25)
+            ),
+        ),
+        None => {
+            k.check(
+                "boot",
+                true,
+                format!("reached the end in {:.1} s", out.wall.as_secs_f64()),
+            );
+        }
+    }
+}
