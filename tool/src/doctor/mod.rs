@@ -61,9 +61,11 @@ pub fn build(args: &DoctorArgs) -> anyhow::Result<Report> {
     let mut not_checked = Vec::new();
     if live && is_root && !args.no_attach {
         // Tracepoint canaries need tracefs; mount what is missing, as the probes do.
-        match crate::sys::ensure_mounts() {
-            Ok(n) => notes.extend(n),
-            Err(e) => not_checked.push(format!("mounts: {e:#}")),
+        for r in crate::sys::ensure_mounts_each() {
+            match r {
+                Ok(n) => notes.push(n),
+                Err(e) => not_checked.push(format!("mounts: {e:#}")),
+            }
         }
     }
     let facts = Facts::read(root_dir);

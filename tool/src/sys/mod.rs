@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     cpu::Cpu,
     fs::{Root, format_cpu_list, parse_cpu_list},
-    mounts::{BPFFS, TRACEFS, ensure_mounts},
+    mounts::{BPFFS, TRACEFS, ensure_mounts, ensure_mounts_each},
     pmu::{CpusFrom, Pmu, UserRead},
 };
 

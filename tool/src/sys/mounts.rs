@@ -78,22 +78,23 @@ pub fn find(mounts: &[Mount], fstype: &str, preferred: &str) -> Option<String> {
 /// (needs root). Returns one note per mount made, for the caller to print; a one-line cause
 /// and fix where a missing one cannot be mounted.
 pub fn ensure_mounts() -> anyhow::Result<Vec<String>> {
+    ensure_mounts_each().into_iter().collect()
+}
+
+/// `ensure_mounts`, trying every filesystem even when one fails: one result per mount
+/// attempted (nothing for those already mounted).
+pub fn ensure_mounts_each() -> Vec<anyhow::Result<String>> {
     let mounts = read(&Root::new("/"));
-    let mut notes = Vec::new();
-    for (fstype, point, kernel_option) in [
-        ("tracefs", TRACEFS, "CONFIG_TRACING"),
-        ("bpf", BPFFS, "CONFIG_BPF_SYSCALL"),
-    ] {
-        if find(&mounts, fstype, point).is_some() {
-            continue;
-        }
-        mount(fstype, point, kernel_option)?;
-        notes.push(format!(
-            "mounted {} on {point}",
-            if fstype == "bpf" { "bpffs" } else { fstype }
-        ));
-    }
-    Ok(notes)
+    [
+        ("tracefs", "tracefs", TRACEFS, "CONFIG_TRACING"),
+        ("bpf", "bpffs", BPFFS, "CONFIG_BPF_SYSCALL"),
+    ]
+    .into_iter()
+    .filter(|(fstype, _, point, _)| find(&mounts, fstype, point).is_none())
+    .map(|(fstype, name, point, kernel_option)| {
+        mount(fstype, point, kernel_option).map(|()| format!("mounted {name} on {point}"))
+    })
+    .collect()
 }
 
 fn mount(fstype: &str, point: &str, kernel_option: &str) -> anyhow::Result<()> {
