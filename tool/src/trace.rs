@@ -1,1 +1,0 @@
-//! The trace file format (issue 5).
