@@ -19,7 +19,21 @@ pub struct KernelOffsets {
     pub ctx_nr_user: u32,
     /// `mm_struct.context` + `mm_context_t.perf_rdpmc_allowed` (x86 only).
     pub mm_perf_rdpmc_allowed: u32,
-    pub _pad: u32,
+    /// `perf_event_context.nr_events`: 0 means the driver is not started for this task, so
+    /// the CPU's user-access register keeps its last value (the "left open" case).
+    pub ctx_nr_events: u32,
+    /// `task_struct.cpu` (the CPU a task last ran on; `thread_info.cpu` on old kernels).
+    pub task_cpu: u32,
+    /// `task_struct.signal`.
+    pub task_signal: u32,
+    /// `signal_struct.live` (an `atomic_t`: 0 once the whole thread group is exiting).
+    pub signal_live: u32,
+    /// Plain `sched/sched_switch` tracepoint record fields, from its `format` file (fallback
+    /// when neither `tp_btf` nor `raw_tp` attach).
+    pub tp_switch_prev_pid: u32,
+    pub tp_switch_prev_state: u32,
+    pub tp_switch_next_pid: u32,
+    pub tp_switch_next_comm: u32,
 }
 
 impl KernelOffsets {
@@ -33,7 +47,14 @@ impl KernelOffsets {
             task_perf_event_ctxp: NO_OFFSET,
             ctx_nr_user: NO_OFFSET,
             mm_perf_rdpmc_allowed: NO_OFFSET,
-            _pad: 0,
+            ctx_nr_events: NO_OFFSET,
+            task_cpu: NO_OFFSET,
+            task_signal: NO_OFFSET,
+            signal_live: NO_OFFSET,
+            tp_switch_prev_pid: NO_OFFSET,
+            tp_switch_prev_state: NO_OFFSET,
+            tp_switch_next_pid: NO_OFFSET,
+            tp_switch_next_comm: NO_OFFSET,
         }
     }
 }

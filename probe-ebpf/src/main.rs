@@ -6,6 +6,8 @@
 mod canary;
 #[cfg(target_arch = "bpf")]
 mod maps;
+#[cfg(target_arch = "bpf")]
+mod sched;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -1,0 +1,360 @@
+//! Scheduler probes: context switches with the per-CPU user-access model, migrations, and the
+//! process lifecycle (fork/exec/exit) that keeps the target set right in the kernel.
+//!
+//! Each task-pointer probe exists twice with one body: `tp_btf` (preferred) and `raw_tp` (same
+//! arguments, no BTF needed for the program). Fields are read with `bpf_probe_read_kernel` at
+//! offsets computed from the running kernel's BTF by user space (`OFFSETS`), because Rust eBPF
+//! gets no CO-RE relocations. `sched_switch` also has a plain tracepoint fallback that sees only
+//! pids (no access model: `AccessSource::None`).
+//!
+//! Hot path (every context switch on every CPU): no logging, a handful of probe reads, and a
+//! record only when a target is involved or the CPU's modelled access state changes.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
+    maps::{Array, PerCpuArray},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+};
+use common::{
+    config::{KernelOffsets, NO_OFFSET},
+    event::{Access, AccessSource, Exec, Exit, Fork, Migrate, SchedSwitch},
+};
+
+use crate::maps::{TARGETS, current_ids, emit, header, is_target, offsets, settings};
+
+/// Values user space updates while running (polled sysctls): index [`RT_PERF_USER_ACCESS`] =
+/// `kernel.perf_user_access` (arm64), [`RT_RDPMC_MODE`] = x86 `rdpmc` mode (u32::MAX = no file,
+/// treated as the kernel default 1).
+#[map]
+pub static RUNTIME: Array<u32> = Array::with_max_entries(2, 0);
+const RT_PERF_USER_ACCESS: u32 = 0;
+const RT_RDPMC_MODE: u32 = 1;
+
+/// Last modelled access state per CPU: 0 = unknown (never decided), else `Access as u32 + 1`.
+#[map]
+static CPU_ACCESS: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// Reads a `T` at `base + off` in kernel memory; `None` for a null base, an offset this
+/// kernel lacks, or a failed read.
+#[inline(always)]
+fn read<T>(base: u64, off: u32) -> Option<T> {
+    if base == 0 || off == NO_OFFSET {
+        return None;
+    }
+    // SAFETY: bpf_probe_read_kernel copes with any address (a bad one fails, no fault).
+    unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T) }.ok()
+}
+
+/// (tgid, tid) of a task; one read when the two fields are adjacent (they are on every kernel
+/// seen: `pid_t pid; pid_t tgid;`).
+#[inline(always)]
+fn task_ids(o: &KernelOffsets, task: u64) -> (u32, u32) {
+    if o.task_pid != NO_OFFSET && o.task_tgid == o.task_pid.wrapping_add(4) {
+        let both: u64 = read(task, o.task_pid).unwrap_or(0);
+        return ((both >> 32) as u32, both as u32);
+    }
+    (
+        read(task, o.task_tgid).unwrap_or(0),
+        read(task, o.task_pid).unwrap_or(0),
+    )
+}
+
+/// A target, never the idle task (tgid 0) even in system-wide mode.
+#[inline(always)]
+fn wanted(tgid: u32) -> bool {
+    tgid != 0 && is_target(tgid)
+}
+
+#[inline(always)]
+fn runtime(i: u32) -> u32 {
+    RUNTIME.get(i).copied().unwrap_or(0)
+}
+
+/// Access state on this CPU once `next` runs, per the kernel's logic; `None` = unchanged.
+///
+/// arm64 (`armv8pmu_start`): PMUSERENR is written only when the driver is started for the
+/// incoming task's events: on iff `perf_user_access` and `nr_user > 0`, off otherwise. With no
+/// events (no context, or `nr_events == 0`) the register keeps its last value: the observed
+/// "access left open" case.
+/// x86 (`switch_mm` -> `cr4_update_pce_mm`): CR4.PCE follows the incoming mm's
+/// `perf_rdpmc_allowed` (rdpmc mode 1), always on (mode 2) or always off (mode 0). A kernel
+/// thread (no mm) keeps the previous mm loaded, so the state is unchanged.
+/// Also returns (nr_user, rdpmc_allowed) for the record (u32::MAX = not read).
+#[inline(always)]
+fn model(o: &KernelOffsets, arm64: bool, next: u64) -> (Option<Access>, u32, u32) {
+    if arm64 {
+        let ctx: u64 = read(next, o.task_perf_event_ctxp).unwrap_or(0);
+        if ctx == 0 {
+            return (None, 0, u32::MAX);
+        }
+        let nr_user: u32 = read(ctx, o.ctx_nr_user).unwrap_or(u32::MAX);
+        if nr_user != 0 && nr_user != u32::MAX {
+            let on = runtime(RT_PERF_USER_ACCESS) != 0;
+            return (
+                Some(if on { Access::On } else { Access::Off }),
+                nr_user,
+                u32::MAX,
+            );
+        }
+        let nr_events: u32 = read(ctx, o.ctx_nr_events).unwrap_or(0);
+        let a = if nr_events != 0 && nr_user == 0 {
+            Some(Access::Off)
+        } else {
+            None
+        };
+        (a, nr_user, u32::MAX)
+    } else {
+        let mm: u64 = read(next, o.task_mm).unwrap_or(0);
+        if mm == 0 {
+            return (None, u32::MAX, u32::MAX);
+        }
+        match runtime(RT_RDPMC_MODE) {
+            0 => (Some(Access::Off), u32::MAX, u32::MAX),
+            2 => (Some(Access::On), u32::MAX, u32::MAX),
+            _ => match read::<u32>(mm, o.mm_perf_rdpmc_allowed) {
+                Some(n) => (
+                    Some(if n != 0 { Access::On } else { Access::Off }),
+                    u32::MAX,
+                    n,
+                ),
+                None => (None, u32::MAX, u32::MAX),
+            },
+        }
+    }
+}
+
+/// `sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+/// unsigned int prev_state)` (kernel/sched/core.c `__schedule`; `prev_state` since 5.18).
+/// Runs on prev's CPU before the switch: current == prev.
+#[inline(always)]
+fn on_switch(next: u64, prev_state: u64) {
+    let o = offsets();
+    let s = settings();
+    let (prev_tgid, prev_tid) = current_ids();
+    let (next_tgid, next_tid) = task_ids(&o, next);
+    let involves = wanted(prev_tgid) || wanted(next_tgid);
+
+    let (new, nr_user, rdpmc) = model(&o, s.arm64_model != 0, next);
+    let Some(slot) = CPU_ACCESS.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's slot; nothing else runs on this CPU during the program.
+    let last = unsafe { *slot };
+    let prev_access = if last == 0 {
+        Access::Unknown
+    } else {
+        Access::from_u8((last - 1) as u8)
+    };
+    let access = new.unwrap_or(prev_access);
+    let changed = access != prev_access;
+    if changed {
+        // SAFETY: as above.
+        unsafe { *slot = access as u32 + 1 };
+    }
+    if !involves && !changed {
+        return;
+    }
+    let r = SchedSwitch {
+        h: header::<SchedSwitch>(next_tgid, next_tid),
+        prev_pid: prev_tgid,
+        prev_tid,
+        prev_state,
+        next_nr_user: nr_user,
+        next_rdpmc_allowed: rdpmc,
+        access: access as u8,
+        prev_access: prev_access as u8,
+        source: AccessSource::Model as u8,
+        involves_target: involves as u8,
+        _pad: 0,
+        next_comm: read(next, o.task_comm).unwrap_or([0; 16]),
+    };
+    emit(&r);
+}
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
+    let next: u64 = ctx.arg(2);
+    let prev_state: u32 = ctx.arg(3);
+    on_switch(next, u64::from(prev_state));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
+    let next: u64 = ctx.arg(2);
+    let prev_state: u64 = ctx.arg(3);
+    on_switch(next, prev_state & 0xffff_ffff);
+    0
+}
+
+/// Fallback: the plain tracepoint record (offsets from its tracefs `format` file) has only
+/// thread ids, so the incoming task's thread group and its perf state are unknown. Emitted
+/// when the outgoing task (current) is a target; `pid` of the incoming side is 0.
+#[tracepoint(category = "sched", name = "sched_switch")]
+pub fn sched_switch_tp(ctx: TracePointContext) -> u32 {
+    let o = offsets();
+    let (prev_tgid, prev_tid) = current_ids();
+    if !wanted(prev_tgid) || o.tp_switch_next_pid == NO_OFFSET {
+        return 0;
+    }
+    // SAFETY: offsets come from this tracepoint's format file; read_at is a checked probe read.
+    let next_tid: i32 = unsafe { ctx.read_at(o.tp_switch_next_pid as usize) }.unwrap_or(0);
+    let prev_state: i64 = if o.tp_switch_prev_state == NO_OFFSET {
+        0
+    } else {
+        // SAFETY: as above.
+        unsafe { ctx.read_at(o.tp_switch_prev_state as usize) }.unwrap_or(0)
+    };
+    let next_comm: [u8; 16] = if o.tp_switch_next_comm == NO_OFFSET {
+        [0; 16]
+    } else {
+        // SAFETY: as above.
+        unsafe { ctx.read_at(o.tp_switch_next_comm as usize) }.unwrap_or([0; 16])
+    };
+    let r = SchedSwitch {
+        h: header::<SchedSwitch>(0, next_tid as u32),
+        prev_pid: prev_tgid,
+        prev_tid,
+        prev_state: prev_state as u64,
+        next_nr_user: u32::MAX,
+        next_rdpmc_allowed: u32::MAX,
+        access: Access::Unknown as u8,
+        prev_access: Access::Unknown as u8,
+        source: AccessSource::None as u8,
+        involves_target: 1,
+        _pad: 0,
+        next_comm,
+    };
+    emit(&r);
+    0
+}
+
+/// `sched_migrate_task(struct task_struct *p, int dest_cpu)` (kernel/sched/core.c
+/// `set_task_cpu`). Runs on any CPU; `p->cpu` is still the origin.
+#[inline(always)]
+fn on_migrate(p: u64, dest_cpu: u32) {
+    let o = offsets();
+    let (tgid, tid) = task_ids(&o, p);
+    if !wanted(tgid) {
+        return;
+    }
+    emit(&Migrate {
+        h: header::<Migrate>(tgid, tid),
+        orig_cpu: read(p, o.task_cpu).unwrap_or(u32::MAX),
+        dest_cpu,
+    });
+}
+
+#[btf_tracepoint(function = "sched_migrate_task")]
+pub fn sched_migrate_btf(ctx: BtfTracePointContext) -> i32 {
+    on_migrate(ctx.arg(0), ctx.arg(1));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_migrate_task")]
+pub fn sched_migrate_raw(ctx: RawTracePointContext) -> i32 {
+    let dest: u64 = ctx.arg(1);
+    on_migrate(ctx.arg(0), dest as u32);
+    0
+}
+
+/// `sched_process_fork(struct task_struct *parent, struct task_struct *child)` (kernel/fork.c
+/// `kernel_clone`), in the parent. A child process of a target becomes a target here, before it
+/// can run, so nothing it does is missed.
+#[inline(always)]
+fn on_fork(child: u64) {
+    let (tgid, tid) = current_ids();
+    if !wanted(tgid) {
+        return;
+    }
+    let o = offsets();
+    let (child_tgid, child_tid) = task_ids(&o, child);
+    if settings().system_wide == 0 && child_tgid != tgid && child_tgid != 0 {
+        // A full set is counted as a drop: the child's events would be missed.
+        if TARGETS.insert(child_tgid, 1u8, 0).is_err() {
+            crate::maps::count_drop();
+        }
+    }
+    emit(&Fork {
+        h: header::<Fork>(tgid, tid),
+        child_pid: child_tgid,
+        child_tid,
+    });
+}
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_fork_btf(ctx: BtfTracePointContext) -> i32 {
+    on_fork(ctx.arg(1));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_fork_raw(ctx: RawTracePointContext) -> i32 {
+    on_fork(ctx.arg(1));
+    0
+}
+
+/// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`
+/// (fs/exec.c `exec_binprm`), in the task after the new image is loaded (comm already set).
+#[inline(always)]
+fn on_exec() {
+    let (tgid, tid) = current_ids();
+    if !wanted(tgid) {
+        return;
+    }
+    emit(&Exec {
+        h: header::<Exec>(tgid, tid),
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    });
+}
+
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_exec_btf(_ctx: BtfTracePointContext) -> i32 {
+    on_exec();
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_exec_raw(_ctx: RawTracePointContext) -> i32 {
+    on_exec();
+    0
+}
+
+/// `sched_process_exit(struct task_struct *p[, bool group_dead])` (kernel/exit.c `do_exit`),
+/// in the exiting thread. `signal->live` has already been decremented there, so 0 means the
+/// whole group is gone (works on kernels with and without the `group_dead` argument). The
+/// group's tgid then leaves the target set (pids are reused).
+#[inline(always)]
+fn on_exit(p: u64) {
+    let (tgid, tid) = current_ids();
+    if !wanted(tgid) {
+        return;
+    }
+    let o = offsets();
+    let signal: u64 = read(p, o.task_signal).unwrap_or(0);
+    let group_dead = match read::<i32>(signal, o.signal_live) {
+        Some(live) => live == 0,
+        None => tid == tgid,
+    };
+    if group_dead && settings().system_wide == 0 {
+        let _ = TARGETS.remove(tgid);
+    }
+    emit(&Exit {
+        h: header::<Exit>(tgid, tid),
+        group_dead: group_dead as u32,
+        _pad: 0,
+    });
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    on_exit(ctx.arg(0));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_exit_raw(ctx: RawTracePointContext) -> i32 {
+    on_exit(ctx.arg(0));
+    0
+}
