@@ -18,11 +18,20 @@ pub enum BtfError {
     /// Not BTF at all, or a header/section out of bounds.
     Malformed(String),
     /// A type kind this reader does not know: its length is unknown, so parsing cannot go on.
-    UnknownKind { id: u32, kind: u32 },
+    UnknownKind {
+        id: u32,
+        kind: u32,
+    },
     NoStruct(String),
-    NoMember { ty: String, member: String },
+    NoMember {
+        ty: String,
+        member: String,
+    },
     /// The member is a bitfield or not byte aligned where a byte offset was asked for.
-    NotByteAligned { member: String, bit_offset: u32 },
+    NotByteAligned {
+        member: String,
+        bit_offset: u32,
+    },
 }
 
 impl fmt::Display for BtfError {
@@ -201,7 +210,8 @@ impl Btf {
 
     /// Parses raw BTF bytes. Never panics.
     pub fn parse(bytes: &[u8]) -> Result<Btf, BtfError> {
-        let magic_le = u16::from_le_bytes([*bytes.first().unwrap_or(&0), *bytes.get(1).unwrap_or(&0)]);
+        let magic_le =
+            u16::from_le_bytes([*bytes.first().unwrap_or(&0), *bytes.get(1).unwrap_or(&0)]);
         let big_endian = match magic_le {
             MAGIC => false,
             m if m.swap_bytes() == MAGIC => true,
@@ -250,10 +260,8 @@ impl Btf {
             let info = self.u32_at(off + 4)?;
             let size_or_type = self.u32_at(off + 8)?;
             let kind_raw = (info >> 24) & 0x1f;
-            let kind = TypeKind::from_u32(kind_raw).ok_or(BtfError::UnknownKind {
-                id,
-                kind: kind_raw,
-            })?;
+            let kind =
+                TypeKind::from_u32(kind_raw).ok_or(BtfError::UnknownKind { id, kind: kind_raw })?;
             let vlen = info & 0xffff;
             let extra = off + 12;
             let next = (extra as u64) + kind.extra_len(vlen);
@@ -331,15 +339,18 @@ impl Btf {
     /// Member `name` of struct/union `id`, looking through anonymous struct/union members
     /// (where the kernel hides fields behind `union { ... }` or `struct { ... } __randomize`).
     pub fn member(&self, id: u32, name: &str) -> Result<Member, BtfError> {
-        self.member_in(id, name, 0)?.ok_or_else(|| BtfError::NoMember {
-            ty: self.name(id).to_string(),
-            member: name.into(),
-        })
+        self.member_in(id, name, 0)?
+            .ok_or_else(|| BtfError::NoMember {
+                ty: self.name(id).to_string(),
+                member: name.into(),
+            })
     }
 
     fn member_in(&self, id: u32, name: &str, depth: usize) -> Result<Option<Member>, BtfError> {
         if depth > MAX_DEPTH {
-            return Err(BtfError::Malformed("anonymous members nest too deep".into()));
+            return Err(BtfError::Malformed(
+                "anonymous members nest too deep".into(),
+            ));
         }
         let id = self.resolve(id)?;
         let Some(r) = self.rec(id) else {
@@ -468,7 +479,13 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
-        for v in [24u32, 0, ty.len() as u32, ty.len() as u32, strs.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            ty.len() as u32,
+            ty.len() as u32,
+            strs.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&ty);

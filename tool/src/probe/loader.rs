@@ -1,0 +1,104 @@
+//! Loads the kernel programs: BTF offsets and settings into their globals, every signal
+//! attached with its fallbacks, every attempt recorded in [`Coverage`].
+
+use std::path::Path;
+
+use aya::{Ebpf, EbpfLoader, maps::Array};
+use common::config::{KernelOffsets, Settings};
+
+use super::{
+    EBPF_OBJECT,
+    attach::Kernel,
+    coverage::Coverage,
+    offsets::{self, Found},
+    sysctl::Gates,
+};
+use crate::{btf::Btf, error::fix, sys};
+
+/// Loaded and attached programs. Dropping it detaches everything.
+pub struct Probes {
+    pub ebpf: Ebpf,
+    pub coverage: Coverage,
+    pub offsets: Found,
+    pub settings: Settings,
+    /// Things done on the user's behalf ("mounted tracefs on ..."), to be shown.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    pub system_wide: bool,
+}
+
+/// True on kernels whose PMU user access follows `nr_user` (arm64).
+pub fn arm64_model() -> bool {
+    cfg!(target_arch = "aarch64")
+}
+
+pub fn load(opts: LoadOptions) -> anyhow::Result<Probes> {
+    crate::error::require_root("tracing")?;
+    let notes = sys::ensure_mounts()?;
+    let btf = Btf::from_sys_fs()?;
+    let mut found = offsets::compute(&btf);
+    offsets::add_tracepoint_offsets(&mut found.offsets, Path::new(sys::TRACEFS));
+    let gates = Gates::read(&sys::Root::new("/"));
+    let settings = Settings {
+        system_wide: opts.system_wide as u32,
+        own_tgid: std::process::id(),
+        arm64_model: arm64_model() as u32,
+        perf_user_access: gates.perf_user_access.max(0) as u32,
+    };
+    let mut ebpf = load_object(&found.offsets, &settings)?;
+    set_gates(&mut ebpf, &gates)?;
+
+    let aya_btf = aya::Btf::from_sys_fs().ok();
+    let facts_kprobes = sys::Facts::live().kprobes;
+    let k = Kernel {
+        btf: aya_btf.as_ref(),
+        kprobes: facts_kprobes,
+    };
+    let mut coverage = Coverage::default();
+    super::sched::attach(&mut ebpf, &k, &mut coverage)?;
+    // Other probe domains attach here (each records its own attempts in `coverage`):
+    // TODO(syscalls): super::syscalls::attach(&mut ebpf, &mut coverage)?;
+    // TODO(syscalls): super::traps::attach(&mut ebpf, &mut coverage)?;
+    Ok(Probes {
+        ebpf,
+        coverage,
+        offsets: found,
+        settings,
+        notes,
+    })
+}
+
+fn load_object(o: &KernelOffsets, s: &Settings) -> anyhow::Result<Ebpf> {
+    EbpfLoader::new()
+        .override_global("OFFSETS", o, true)
+        .override_global("SETTINGS", s, true)
+        .load(EBPF_OBJECT)
+        .map_err(|e| {
+            let text = super::attach::short("load", &e);
+            if text.contains("Operation not permitted") {
+                fix(
+                    format!("the kernel refused the BPF maps ({text})"),
+                    "run as root (CAP_BPF and CAP_PERFMON), outside a restricted container",
+                )
+            } else {
+                fix(
+                    format!("cannot load the BPF object ({text})"),
+                    "run `pmuwatch doctor` to check BPF support on this kernel",
+                )
+            }
+        })
+}
+
+/// Hands the polled gating settings to the access model in the kernel.
+pub fn set_gates(ebpf: &mut Ebpf, g: &Gates) -> anyhow::Result<()> {
+    let map = ebpf
+        .map_mut("RUNTIME")
+        .ok_or_else(|| anyhow::anyhow!("BPF object has no RUNTIME map"))?;
+    let mut rt: Array<_, u32> = Array::try_from(map)?;
+    rt.set(0, g.perf_user_access.max(0) as u32, 0)?;
+    rt.set(1, g.rdpmc_mode as u32, 0)?;
+    Ok(())
+}
