@@ -13,7 +13,40 @@ pub fn ensure() -> anyhow::Result<()> {
     rust_src()?;
     bpf_linker()?;
     mounts();
+    python_perfetto();
     Ok(())
+}
+
+/// Perfetto's Python package: its compiled schema checks `pmuwatch export --format perfetto`
+/// output in tool/tests/export.rs. A failure here is only a warning; that test then says why.
+fn python_perfetto() {
+    let probe = "from google.protobuf import unknown_fields; \
+                 from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace";
+    if succeeds(Command::new("python3").args(["-c", probe])) {
+        return;
+    }
+    eprintln!("setup: installing the perfetto and protobuf Python packages (export tests)");
+    let pip = |extra: &[&str]| {
+        succeeds(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(extra)
+                .args(["perfetto", "protobuf"]),
+        )
+    };
+    // Debian's own python3 refuses plain pip installs (PEP 668); pyenv's and venvs take them.
+    let ok = pip(&[]) || pip(&["--break-system-packages"]);
+    if !ok {
+        eprintln!(
+            "setup: pip install perfetto protobuf failed; the Perfetto export test will fail"
+        );
+    }
 }
 
 /// What the arm64 lab needs on top of [`ensure`]: QEMU, dtc and python3 (lab/prepare.sh makes
