@@ -1,6 +1,6 @@
 # User access left on after the last event closes: a process that never opened an event reads
 # PMCCNTR_EL0 with no trap on the CPUs where the demo's events last ran.
-doctor
+doctor --no-attach
 user_access 1
 mrs_all before
 traced leftopen --duration 2

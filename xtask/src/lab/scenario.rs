@@ -3,6 +3,7 @@
 use super::{
     checks::{self, Checks, Output},
     console::Console,
+    doctor,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,9 @@ impl Scenario {
     pub fn check(self, series: &str, c: &Console) -> Checks {
         let mut k = Checks::default();
         checks::lab_facts(&mut k, c, series, self.dtb().is_some());
-        doctor(&mut k, c);
+        // Doctor's attach checks run where each kernel boots first with each device tree.
+        let attach = matches!(self, Scenario::Pua1 | Scenario::Hetero);
+        doctor::check(&mut k, c, series, attach);
         let n = self.name();
         match checks::output(c, &format!("{n}.demo"), &format!("{n}.counts")) {
             Output::Json(v) => {
@@ -64,20 +67,6 @@ impl Scenario {
             left_open(&mut k, c);
         }
         k
-    }
-}
-
-fn doctor(k: &mut Checks, c: &Console) {
-    match checks::output(c, "doctor", "doctor") {
-        Output::Json(v) => {
-            k.check("doctor", v.is_object(), "printed its JSON report");
-        }
-        Output::NotBuilt(why) => k.skip("doctor", why),
-        Output::Failed(why) => k.fail("doctor", why),
-        Output::Absent => k.fail(
-            "doctor",
-            "the scenario did not run `pmuwatch doctor --json`",
-        ),
     }
 }
 
