@@ -8,6 +8,10 @@ mod canary;
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod sched;
+#[cfg(target_arch = "bpf")]
+mod syscalls;
+#[cfg(target_arch = "bpf")]
+mod traps;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]
