@@ -60,8 +60,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Probes> {
     let mut coverage = Coverage::default();
     super::sched::attach(&mut ebpf, &k, &mut coverage)?;
     // Other probe domains attach here (each records its own attempts in `coverage`):
-    // TODO(syscalls): super::syscalls::attach(&mut ebpf, &mut coverage)?;
-    // TODO(syscalls): super::traps::attach(&mut ebpf, &mut coverage)?;
+    super::syscalls::attach(&mut ebpf, &mut coverage)?;
+    super::traps::attach(&mut ebpf, &mut coverage)?;
     Ok(Probes {
         ebpf,
         coverage,

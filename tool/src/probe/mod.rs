@@ -9,8 +9,11 @@ pub mod live;
 pub mod loader;
 pub mod offsets;
 pub mod sched;
+pub mod syscalls;
 pub mod sysctl;
 pub mod target;
+pub mod tracepoint;
+pub mod traps;
 
 pub use live::{End, LiveSource, SourceOptions, SourceStats};
 

@@ -1,0 +1,78 @@
+//! Attaches the perf syscall programs (`probe-ebpf/src/syscalls.rs`): `perf_event_open`, and
+//! `ioctl`, `mmap`, `read`, `close` on the perf fds it returns, and `munmap`. Each is an
+//! enter/exit tracepoint pair; both halves attach or neither does.
+
+use aya::Ebpf;
+
+use super::{
+    coverage::{Coverage, Method, Status},
+    tracepoint,
+};
+
+/// Offset of `args[0]` in `sys_enter_*` records and of `ret` in `sys_exit_*` records, where the
+/// programs read them.
+const ARGS: u32 = 16;
+const RET: u32 = 16;
+
+/// (signal, syscall, the argument names the enter program reads, in order).
+const CALLS: [(&str, &str, &[&str]); 6] = [
+    (
+        "perf_event_open",
+        "perf_event_open",
+        &["attr_uptr", "pid", "cpu", "group_fd", "flags"],
+    ),
+    ("perf_ioctl", "ioctl", &["fd", "cmd", "arg"]),
+    ("perf_mmap", "mmap", &["addr", "len", "prot", "flags", "fd"]),
+    ("munmap", "munmap", &["addr", "len"]),
+    ("perf_read", "read", &["fd", "buf", "count"]),
+    ("perf_close", "close", &["fd"]),
+];
+
+/// Attaches every pair; each outcome goes to `cov` under its signal name (the record kind
+/// names: "perf_event_open", "perf_ioctl", "perf_mmap", "munmap", "perf_read", "perf_close").
+/// A refused pair leaves the others working; only a program missing from the object (a build
+/// mismatch) is an error.
+pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
+    for (signal, call, args) in CALLS {
+        let enter = format!("sys_enter_{call}");
+        let exit = format!("sys_exit_{call}");
+        let hook = format!("syscalls/{enter}");
+        for prog in [&enter, &exit] {
+            if ebpf.program(prog).is_none() {
+                anyhow::bail!("eBPF program {prog} missing from the embedded object");
+            }
+        }
+        let status = match attach_pair(ebpf, args, &enter, &exit) {
+            Ok(()) => Status::Active,
+            Err(Refusal::Layout(r)) => Status::Unavailable(r),
+            Err(Refusal::Kernel(r)) => Status::Refused(r),
+        };
+        cov.push(signal, &hook, Method::Tracepoint, status);
+    }
+    Ok(())
+}
+
+enum Refusal {
+    /// The record layout is not the one the programs read.
+    Layout(String),
+    /// The kernel refused the load or attach.
+    Kernel(String),
+}
+
+fn attach_pair(ebpf: &mut Ebpf, args: &[&str], enter: &str, exit: &str) -> Result<(), Refusal> {
+    let expected: Vec<(&str, u32)> = args
+        .iter()
+        .zip(0u32..)
+        .map(|(a, i)| (*a, ARGS + 8 * i))
+        .collect();
+    tracepoint::check("syscalls", enter, &expected).map_err(Refusal::Layout)?;
+    tracepoint::check("syscalls", exit, &[("ret", RET)]).map_err(Refusal::Layout)?;
+    let link = tracepoint::attach(ebpf, enter, "syscalls", enter)
+        .map_err(|r| Refusal::Kernel(format!("{enter}: {r}")))?;
+    if let Err(r) = tracepoint::attach(ebpf, exit, "syscalls", exit) {
+        // An enter without its exit would only fill the pending-call map.
+        tracepoint::detach(ebpf, enter, link);
+        return Err(Refusal::Kernel(format!("{exit}: {r}")));
+    }
+    Ok(())
+}
