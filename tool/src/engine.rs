@@ -1,1 +1,0 @@
-//! The pure correlation engine (issue 4): no I/O, deterministic.
