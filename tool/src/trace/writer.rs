@@ -48,19 +48,24 @@ pub struct TraceWriter<W: Write> {
     stats: WriteStats,
 }
 
+/// Creates (or truncates) `path` with mode 0600: a trace can hold command lines, task names
+/// and addresses of the traced program.
+pub fn create_file(path: &Path) -> io::Result<File> {
+    let file = File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // `mode` only applies to a new file; an old one keeps its bits unless set here.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
 impl TraceWriter<File> {
-    /// Creates (or truncates) `path` with mode 0600 and writes the preamble: a trace can hold
-    /// command lines, task names and addresses of the traced program.
+    /// [`create_file`], then the preamble.
     pub fn create(path: &Path, meta: &Meta) -> io::Result<TraceWriter<File>> {
-        let file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
-        // `mode` only applies to a new file; an old one keeps its bits unless set here.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        TraceWriter::new(file, meta)
+        TraceWriter::new(create_file(path)?, meta)
     }
 }
 
