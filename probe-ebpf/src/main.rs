@@ -5,6 +5,8 @@
 #[cfg(target_arch = "bpf")]
 mod canary;
 #[cfg(target_arch = "bpf")]
+mod hooks;
+#[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod sched;

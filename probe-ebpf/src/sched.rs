@@ -38,7 +38,7 @@ static CPU_ACCESS: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 /// Reads a `T` at `base + off` in kernel memory; `None` for a null base, an offset this
 /// kernel lacks, or a failed read.
 #[inline(always)]
-fn read<T>(base: u64, off: u32) -> Option<T> {
+pub(crate) fn read<T>(base: u64, off: u32) -> Option<T> {
     if base == 0 || off == NO_OFFSET {
         return None;
     }

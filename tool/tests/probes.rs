@@ -102,6 +102,25 @@ async fn spawned_command_lifecycle_is_traced_and_only_it() {
     assert_eq!(src.stats().undecodable, 0);
     let cov = src.coverage();
     assert_eq!(cov.in_use("sched_switch").unwrap().method, Method::TpBtf);
+    // Driver hooks: each one tried (or its absence recorded); with none attached the model
+    // stands in, visibly (this VM: fentry EPERM, no kprobes).
+    let hook_signals: Vec<_> = cov
+        .attachments
+        .iter()
+        .filter(|a| a.signal.starts_with("hook "))
+        .collect();
+    assert!(
+        hook_signals
+            .iter()
+            .any(|a| a.hook == "__perf_event_task_sched_in")
+    );
+    let any_hook = hook_signals
+        .iter()
+        .any(|a| a.status == pmuwatch::probe::coverage::Status::Active);
+    assert_eq!(
+        cov.in_use("driver hooks").map(|a| a.method),
+        (!any_hook).then_some(Method::Model)
+    );
 
     let fam = family(&events, pid);
     // The shell's own exec (it was a target before exec) and 5 forks + execs of `true`.

@@ -119,7 +119,8 @@ fn attach_one(ebpf: &mut Ebpf, k: &Kernel<'_>, t: &Try<'_>) -> Result<(), Status
     let prog = ebpf
         .program_mut(t.prog())
         .ok_or_else(|| Status::Unavailable(format!("program {} not in the object", t.prog())))?;
-    let refused = |stage: &str, e: &dyn std::error::Error| Status::Refused(short(stage, e));
+    let refused =
+        |stage: &str, e: &(dyn std::error::Error + 'static)| Status::Refused(short(stage, e));
     macro_rules! go {
         ($ty:ty, |$p:ident| $load:expr, $attach:expr) => {{
             let $p: &mut $ty = prog.try_into().map_err(|e| refused("type", &e))?;
@@ -151,16 +152,23 @@ fn attach_one(ebpf: &mut Ebpf, k: &Kernel<'_>, t: &Try<'_>) -> Result<(), Status
     }
 }
 
-/// "load: Operation not permitted (os error 1)": the error chain on one short line (the
-/// verifier log is kept out; it can be thousands of lines).
-pub fn short(stage: &str, e: &dyn std::error::Error) -> String {
-    let mut parts = vec![first_line(&e.to_string())];
-    let mut src = e.source();
-    while let Some(s) = src {
-        parts.push(first_line(&s.to_string()));
-        src = s.source();
+/// "load: EPERM (Operation not permitted)": the error on one short line, naming the errno
+/// where there is one (the verifier log is kept out; it can be thousands of lines).
+pub fn short(stage: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(n) = io.raw_os_error()
+        {
+            let text = std::io::Error::from_raw_os_error(n).to_string();
+            let text = text.split(" (os error").next().unwrap_or("").to_string();
+            return format!("{stage}: {} ({text})", errno_name(n));
+        }
+        cur = err.source();
     }
-    let mut text = format!("{stage}: {}", parts.join(": "));
+    let top = e.to_string();
+    let top = top.split(". Verifier output").next().unwrap_or("");
+    let mut text = format!("{stage}: {}", top.lines().next().unwrap_or("").trim());
     if text.len() > 200 {
         let mut cut = 200;
         while !text.is_char_boundary(cut) {
@@ -172,6 +180,34 @@ pub fn short(stage: &str, e: &dyn std::error::Error) -> String {
     text
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_string()
+/// Symbolic name of the errnos the kernel gives for refused programs.
+pub fn errno_name(n: i32) -> String {
+    match n {
+        libc::EPERM => "EPERM".into(),
+        libc::ENOENT => "ENOENT".into(),
+        libc::ESRCH => "ESRCH".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::EBUSY => "EBUSY".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::E2BIG => "E2BIG".into(),
+        libc::ENOSPC => "ENOSPC".into(),
+        libc::EOPNOTSUPP => "EOPNOTSUPP".into(),
+        // The kernel-internal ENOTSUPP, e.g. fentry on arm64 6.1.
+        524 => "ENOTSUPP".into(),
+        n => format!("errno {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_one_short_line_with_the_errno() {
+        let e = std::io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(short("load", &e), "load: EPERM (Operation not permitted)");
+        let e = anyhow::anyhow!("line one. Verifier output: lots\nmore");
+        let e: &(dyn std::error::Error + 'static) = e.as_ref();
+        assert_eq!(short("attach", e), "attach: line one");
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod attach;
 pub mod coverage;
+pub mod hooks;
 pub mod live;
 pub mod loader;
 pub mod offsets;
