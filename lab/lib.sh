@@ -37,14 +37,15 @@ doctor() {
   json doctor /tmp/doctor.out
 }
 
-# traced NAME ARGS...: the demo under `pmuwatch record`, then `pmuwatch report --json`. Where
-# `record` is not built yet, the demo runs alone so its own checks still run.
+# traced NAME CMD ARGS...: CMD (which runs the demo with `--counts /tmp/NAME.counts`) under
+# `pmuwatch record`, then `pmuwatch report --json`. Where `record` is not built yet, CMD runs
+# alone so the demo's own checks still run.
 traced() {
   _n=$1; shift
   rm -f "/tmp/$_n.counts"
-  if ! step "$_n.record" pmuwatch record -o "/tmp/$_n.pmw" -- pmuwatch demo --counts "/tmp/$_n.counts" "$@" \
+  if ! step "$_n.record" pmuwatch record -o "/tmp/$_n.pmw" -- "$@" \
       && grep -q "not built yet" "/tmp/$_n.record.err"; then
-    step "$_n.demo" pmuwatch demo --counts "/tmp/$_n.counts" "$@"
+    step "$_n.demo" "$@"
   fi
   json "$_n.counts" "/tmp/$_n.counts"
   [ -e "/tmp/$_n.pmw" ] || return 0

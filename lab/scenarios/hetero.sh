@@ -3,4 +3,4 @@
 # migration, silent reads of the other PMU's counters.
 doctor
 user_access 1
-traced hetero --duration 3 --careless
+traced hetero pmuwatch demo --counts /tmp/hetero.counts --duration 3 --careless

@@ -3,5 +3,5 @@
 doctor --no-attach
 user_access 1
 mrs_all before
-traced leftopen --duration 2
+traced leftopen pmuwatch demo --counts /tmp/leftopen.counts --duration 2
 mrs_all after

@@ -50,12 +50,15 @@ fn python_perfetto() {
 }
 
 /// What the arm64 lab needs on top of [`ensure`]: QEMU, dtc and python3 (lab/prepare.sh makes
-/// the device trees), and the aarch64 musl target for the cross-build.
+/// the device trees), the aarch64 musl target and a C cross-compiler (for C dependencies such as
+/// zstd-sys) for the cross-build.
 pub fn ensure_lab() -> anyhow::Result<()> {
     let missing: Vec<&str> = [
         ("qemu-system-aarch64", "qemu-system-arm"),
         ("dtc", "device-tree-compiler"),
         ("python3", "python3"),
+        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+        ("aarch64-linux-gnu-gcc", "libc6-dev-arm64-cross"),
     ]
     .into_iter()
     .filter(|(bin, _)| !succeeds(Command::new("sh").args(["-c", &format!("command -v {bin}")])))

@@ -118,12 +118,21 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
         .collect()
 }
 
+const MAX_TAIL_LINE: usize = 240;
+
 /// The last `n` lines of a console, for failure messages.
 pub fn tail(console: &str, n: usize) -> String {
     let lines: Vec<&str> = console.lines().collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
-        .map(|l| format!("    | {}", l.trim_end_matches('\r')))
+        .map(|l| {
+            let l = l.trim_end_matches('\r');
+            // One-line JSON reports run to kilobytes: the start says enough.
+            match l.char_indices().nth(MAX_TAIL_LINE) {
+                Some((at, _)) => format!("    | {} [...]", &l[..at]),
+                None => format!("    | {l}"),
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

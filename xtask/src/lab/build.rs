@@ -22,6 +22,11 @@ pub fn pmuwatch() -> anyhow::Result<PathBuf> {
         Command::new(cargo)
             .args(["build", "--release", "-p", "tool", "--target", TARGET])
             .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")
+            // C dependencies (zstd-sys) need a C cross-compiler; Debian has no aarch64 musl
+            // gcc, and the glibc one builds self-contained C like zstd fine for a static musl
+            // link (no libc-internal symbols are referenced).
+            .env("CC_aarch64_unknown_linux_musl", "aarch64-linux-gnu-gcc")
+            .env("AR_aarch64_unknown_linux_musl", "aarch64-linux-gnu-ar")
             .current_dir(util::root()),
     )?;
     Ok(util::root().join(format!("target/{TARGET}/release/pmuwatch")))

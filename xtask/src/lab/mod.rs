@@ -8,6 +8,7 @@ mod build;
 mod checks;
 mod console;
 mod cpio;
+mod demo;
 mod doctor;
 mod prepare;
 mod scenario;

@@ -3,7 +3,7 @@
 use super::{
     checks::{self, Checks, Output},
     console::Console,
-    doctor,
+    demo, doctor,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,15 +54,7 @@ impl Scenario {
         // Doctor's attach checks run where each kernel boots first with each device tree.
         let attach = matches!(self, Scenario::Pua1 | Scenario::Hetero);
         doctor::check(&mut k, c, series, attach);
-        let n = self.name();
-        match checks::output(c, &format!("{n}.demo"), &format!("{n}.counts")) {
-            Output::Json(v) => {
-                k.check("demo", v.is_object(), "printed its outcome counts");
-            }
-            Output::NotBuilt(why) => k.skip("demo", why),
-            Output::Failed(why) => k.fail("demo", why),
-            Output::Absent => {}
-        }
+        demo::check(&mut k, c, self);
         if self == Scenario::LeftOpen {
             left_open(&mut k, c);
         }
@@ -81,13 +73,7 @@ fn left_open(k: &mut Checks, c: &Console) {
         format!("direct reads before: {}", describe(&before)),
     );
     let after = reads("after");
-    let demo_ran = matches!(
-        checks::output(c, "leftopen.demo", "leftopen.counts"),
-        Output::Json(_)
-    ) || matches!(
-        checks::output(c, "leftopen.record", "leftopen.counts"),
-        Output::Json(_)
-    );
+    let demo_ran = matches!(demo::report(c, "leftopen"), Output::Json(_));
     if !demo_ran {
         k.skip(
             "access left on after close",
