@@ -333,8 +333,7 @@ impl App {
     /// Advances the session clock and samples rates.
     pub fn tick(&mut self, now_ns: u64) {
         self.clock_ns = now_ns;
-        self.rates
-            .sample(now_ns, &self.counters, &self.shown.snap.cpus);
+        self.rates.sample(now_ns, &self.counters);
     }
 
     /// Copies the model's state into what is drawn, unless paused (then the old snapshot

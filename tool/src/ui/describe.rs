@@ -156,24 +156,44 @@ pub fn details(e: &Event, out: &mut String) {
     };
 }
 
-/// A whole line: `  1.234567 cpu1  4711/4712 sched_switch <details>` (the pid only where
-/// it differs from the tid).
-pub fn line(e: &Event, t0_ns: u64, out: &mut String) {
-    let h = e.header();
-    let ids = if h.pid == h.tid {
-        format!("{}", h.tid)
+fn prefix(out: &mut String, ts_ns: u64, t0_ns: u64, cpu: u32, pid: u32, tid: u32, kind: &str) {
+    let ids = if pid == tid {
+        format!("{tid}")
     } else {
-        format!("{}/{}", h.pid, h.tid)
+        format!("{pid}/{tid}")
     };
     let _ = write!(
         out,
         "{:>10} cpu{:<3}{:>12} {:<12} ",
-        secs(h.ts_ns, t0_ns),
-        h.cpu,
+        secs(ts_ns, t0_ns),
+        cpu,
         ids,
-        e.kind().name()
+        kind
     );
+}
+
+/// A whole line: `  1.234567 cpu1  4711/4712 sched_switch <details>` (the pid only where
+/// it differs from the tid).
+pub fn line(e: &Event, t0_ns: u64, out: &mut String) {
+    let h = e.header();
+    prefix(out, h.ts_ns, t0_ns, h.cpu, h.pid, h.tid, e.kind().name());
     details(e, out);
+}
+
+/// The same line for an event already described elsewhere (the engine's evidence).
+pub fn row_line(
+    ts_ns: u64,
+    t0_ns: u64,
+    cpu: u32,
+    pid: u32,
+    tid: u32,
+    kind: &str,
+    text: &str,
+) -> String {
+    let mut out = String::new();
+    prefix(&mut out, ts_ns, t0_ns, cpu, pid, tid, kind);
+    out.push_str(text);
+    out
 }
 
 #[cfg(test)]

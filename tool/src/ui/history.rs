@@ -293,7 +293,8 @@ impl Counters {
     }
 }
 
-/// Rates per second, sampled on the session clock (wall time live, trace time in replay).
+/// Ingest rates per second, sampled on the session clock (wall time live, trace time in
+/// replay). Per-CPU toggle rates come from the engine (event time).
 #[derive(Clone, Debug, Default)]
 pub struct Rates {
     last_ns: Option<u64>,
@@ -301,20 +302,15 @@ pub struct Rates {
     last_lost: u64,
     pub events_per_s: f64,
     pub lost_per_s: f64,
-    /// Per CPU: cumulative toggles at the last sample and toggles/s history (newest last).
-    toggles: BTreeMap<u32, (u64, VecDeque<u64>)>,
 }
 
 impl Rates {
     /// Takes a sample if a second has passed on `now_ns` since the last one.
-    pub fn sample(&mut self, now_ns: u64, c: &Counters, cpus: &[crate::ui::model::CpuRow]) {
+    pub fn sample(&mut self, now_ns: u64, c: &Counters) {
         let Some(last) = self.last_ns else {
             self.last_ns = Some(now_ns);
             self.last_events = c.events;
             self.last_lost = c.lost;
-            for row in cpus {
-                self.toggles.insert(row.cpu, (row.toggles, VecDeque::new()));
-            }
             return;
         };
         let dt = now_ns.saturating_sub(last);
@@ -327,34 +323,6 @@ impl Rates {
         self.last_events = c.events;
         self.last_lost = c.lost;
         self.last_ns = Some(now_ns);
-        for row in cpus {
-            let (prev, hist) = self
-                .toggles
-                .entry(row.cpu)
-                .or_insert_with(|| (row.toggles, VecDeque::new()));
-            let per_s = (row.toggles.saturating_sub(*prev) as f64 / secs).round() as u64;
-            *prev = row.toggles;
-            if hist.len() == RATE_SAMPLES {
-                hist.pop_front();
-            }
-            hist.push_back(per_s);
-        }
-    }
-
-    /// Toggles/s history of `cpu`, oldest first.
-    pub fn toggles(&self, cpu: u32) -> impl Iterator<Item = u64> + Clone + '_ {
-        self.toggles
-            .get(&cpu)
-            .into_iter()
-            .flat_map(|(_, h)| h.iter().copied())
-    }
-
-    /// Latest toggles/s of `cpu`.
-    pub fn toggles_now(&self, cpu: u32) -> u64 {
-        self.toggles
-            .get(&cpu)
-            .and_then(|(_, h)| h.back().copied())
-            .unwrap_or(0)
     }
 
     pub fn reset(&mut self) {
@@ -434,15 +402,11 @@ mod tests {
     fn rates_are_per_second_of_session_time() {
         let mut r = Rates::default();
         let mut c = Counters::default();
-        let mut cpu = crate::ui::model::CpuRow::default();
-        r.sample(0, &c, std::slice::from_ref(&cpu));
+        r.sample(0, &c);
         c.events = 500;
-        cpu.toggles = 40;
-        r.sample(500_000_000, &c, std::slice::from_ref(&cpu));
+        r.sample(500_000_000, &c);
         assert_eq!(r.events_per_s, 0.0, "no sample before a second has passed");
-        r.sample(2_000_000_000, &c, std::slice::from_ref(&cpu));
+        r.sample(2_000_000_000, &c);
         assert_eq!(r.events_per_s, 250.0);
-        assert_eq!(r.toggles_now(0), 20);
-        assert_eq!(r.toggles(0).collect::<Vec<_>>(), vec![20]);
     }
 }

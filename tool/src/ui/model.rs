@@ -85,8 +85,13 @@ pub struct CpuRow {
     pub kind: Option<String>,
     pub running: Option<Running>,
     pub access: Access,
-    /// Cumulative user-access toggles (the views turn this into toggles/s).
+    /// Access comes from a driver hook (exact), not the context-switch model.
+    pub exact: bool,
+    /// Cumulative user-access toggles.
     pub toggles: u64,
+    /// Toggles in the last complete second, and per second before it (oldest first).
+    pub toggles_per_s: u64,
+    pub toggle_history: Vec<u64>,
     pub traps: u64,
     /// Reads that aborted here (index-0 fallbacks and traps).
     pub aborts: u64,
@@ -100,7 +105,10 @@ impl Default for CpuRow {
             kind: None,
             running: None,
             access: Access::Unknown,
+            exact: false,
             toggles: 0,
+            toggles_per_s: 0,
+            toggle_history: Vec::new(),
             traps: 0,
             aborts: 0,
         }
@@ -127,21 +135,54 @@ impl Severity {
     }
 }
 
+/// One event of a finding's evidence, described.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceRow {
+    pub ts_ns: u64,
+    pub cpu: u32,
+    pub pid: u32,
+    pub tid: u32,
+    /// Record kind name (`trap`, `migrate`).
+    pub kind: String,
+    pub text: String,
+}
+
+impl EvidenceRow {
+    pub fn of(e: &Event) -> EvidenceRow {
+        let h = e.header();
+        let mut text = String::new();
+        super::describe::details(e, &mut text);
+        EvidenceRow {
+            ts_ns: h.ts_ns,
+            cpu: h.cpu,
+            pid: h.pid,
+            tid: h.tid,
+            kind: e.kind().name().to_string(),
+            text,
+        }
+    }
+}
+
 /// One finding with its remedy and the events that show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FindingRow {
+    /// First occurrence.
     pub ts_ns: u64,
+    pub last_ts_ns: u64,
+    /// Occurrences.
+    pub count: u64,
     pub severity: Severity,
-    /// Short rule name (`wrong-pmu-read`, `toggle-churn`).
+    /// Short rule name (`trap-wrong-pmu`, `toggle-churn`).
     pub rule: String,
     /// What happened, in one sentence.
     pub text: String,
     /// What to change.
     pub remedy: String,
-    pub tid: Option<u32>,
-    pub cpu: Option<u32>,
-    /// The events around it, oldest first.
-    pub evidence: Vec<Event>,
+    /// Threads and CPUs involved (the first few).
+    pub tasks: Vec<u32>,
+    pub cpus: Vec<u32>,
+    /// The records around the first occurrence, oldest first.
+    pub evidence: Vec<EvidenceRow>,
 }
 
 /// Everything the views draw from the engine.

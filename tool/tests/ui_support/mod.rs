@@ -6,7 +6,7 @@ use common::{Access, Event, Lost, Migrate, SchedSwitch, Trap, decode::event, hea
 use pmuwatch::ui::{
     app::App,
     model::{
-        CpuRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow, UserEvent,
+        CpuRow, EvidenceRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow, UserEvent,
     },
 };
 use ratatui::{Terminal, backend::TestBackend, buffer::Buffer};
@@ -113,7 +113,10 @@ pub fn hetero() -> Snapshot {
                 comm: if c == 0 { "demo" } else { "demo-reader" }.into(),
             }),
             access: if c == 0 { Access::On } else { Access::Off },
+            exact: false,
             toggles: 1900 * u64::from(c == 0),
+            toggles_per_s: 1900 * u64::from(c == 0),
+            toggle_history: if c == 0 { vec![0, 100, 1000, 1900] } else { vec![] },
             traps: 3 * u64::from(c == 2),
             aborts: 8 * u64::from(c == 2),
         })
@@ -147,26 +150,33 @@ pub fn hetero() -> Snapshot {
     let findings = vec![
         FindingRow {
             ts_ns: T0 + S,
+            last_ts_ns: T0 + 2 * S,
+            count: 7,
             severity: Severity::Warning,
             rule: "toggle-churn".into(),
             text: "CPU 0 toggled user access 1,900 times/s between tasks 4711 and 4713".into(),
             remedy: "keep reader threads apart from others on CPU 0, or pin them".into(),
-            tid: None,
-            cpu: Some(0),
+            tasks: vec![4711, 4713],
+            cpus: vec![0],
             evidence: vec![
-                switch(0, T0 + S, 4711, "demo", Access::Off, Access::On),
-                switch(0, T0 + S + 1000, 4713, "demo-idle", Access::On, Access::Off),
+                EvidenceRow::of(&switch(0, T0 + S, 4711, "demo", Access::Off, Access::On)),
+                EvidenceRow::of(&switch(0, T0 + S + 1000, 4713, "demo-idle", Access::On, Access::Off)),
             ],
         },
         FindingRow {
             ts_ns: T0 + 2 * S,
+            last_ts_ns: T0 + 2 * S,
+            count: 1,
             severity: Severity::Error,
             rule: "wrong-pmu-read".into(),
             text: "thread 4712 read PMU armv8_cortex_a53 counter 31 on CPU 2 (cortex-a72) after migrating from CPU 1".into(),
             remedy: "pin to CPUs 0-1, or open one event per PMU type".into(),
-            tid: Some(4712),
-            cpu: Some(2),
-            evidence: vec![migrate(T0 + 2 * S - 500, 4712, 1, 2), trap(2, T0 + 2 * S, 4712)],
+            tasks: vec![4712],
+            cpus: vec![2],
+            evidence: vec![
+                EvidenceRow::of(&migrate(T0 + 2 * S - 500, 4712, 1, 2)),
+                EvidenceRow::of(&trap(2, T0 + 2 * S, 4712)),
+            ],
         },
     ];
     Snapshot {

@@ -104,21 +104,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, t: Theme) {
                     Access::Off => ("off", Style::new()),
                     Access::Unknown => ("?", t.dim()),
                 };
-                put(buf, area, x, y, word, style);
+                let nx = put(buf, area, x, y, word, style);
+                if !c.exact && c.access != Access::Unknown {
+                    put(buf, area, nx, y, "~", t.dim());
+                }
                 x += 8;
                 let running = match &c.running {
                     Some(r) => format!("{:>7} {:<14.14}", r.tid, r.comm),
                     None => format!("{:>7} {:<14}", "-", "idle"),
                 };
                 x = put(buf, area, x, y, &running, Style::new()) + 1;
-                let hist = app.rates.toggles(c.cpu);
+                let hist = c.toggle_history.iter().copied();
                 x = put(buf, area, x, y, &sparkline(hist, spark_w), Style::new());
                 x = put(
                     buf,
                     area,
                     x,
                     y,
-                    &format!("{:>7}", compact(app.rates.toggles_now(c.cpu))),
+                    &format!("{:>7}", compact(c.toggles_per_s)),
                     Style::new(),
                 );
                 let ts = if c.traps > 0 { t.bad() } else { Style::new() };

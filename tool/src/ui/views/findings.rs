@@ -113,13 +113,19 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 /// The evidence overlay's lines for a finding.
 fn evidence_lines(f: &FindingRow, t0: u64, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
-    let head = format!(
-        "{} {}{}{}",
-        f.severity.tag(),
-        f.rule,
-        f.tid.map(|t| format!("  thread {t}")).unwrap_or_default(),
-        f.cpu.map(|c| format!("  cpu {c}")).unwrap_or_default()
-    );
+    let list = |v: &[u32]| {
+        v.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut head = format!("{} {}  seen {} times", f.severity.tag(), f.rule, f.count);
+    if !f.tasks.is_empty() {
+        head.push_str(&format!("  threads {}", list(&f.tasks)));
+    }
+    if !f.cpus.is_empty() {
+        head.push_str(&format!("  cpus {}", list(&f.cpus)));
+    }
     lines.push(head);
     lines.extend(wrap(&f.text, width));
     lines.extend(wrap(&format!("fix: {}", f.remedy), width));
@@ -129,9 +135,9 @@ fn evidence_lines(f: &FindingRow, t0: u64, width: usize) -> Vec<String> {
         f.evidence.len()
     ));
     for e in &f.evidence {
-        let mut s = String::new();
-        describe::line(e, t0, &mut s);
-        lines.push(s);
+        lines.push(describe::row_line(
+            e.ts_ns, t0, e.cpu, e.pid, e.tid, &e.kind, &e.text,
+        ));
     }
     lines
 }
