@@ -215,7 +215,10 @@ fn monochrome_uses_no_colour_and_keeps_the_meaning() {
     }
     app.update(Action::Show(View::Cpus));
     let t = text(&render(&app, 80, 24));
-    assert!(t.contains(" ON~ ") && t.contains(" off~ "), "access in words");
+    assert!(
+        t.contains(" ON~ ") && t.contains(" off~ "),
+        "access in words"
+    );
 }
 
 #[test]

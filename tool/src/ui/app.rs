@@ -248,6 +248,10 @@ pub struct App {
     pub quit: bool,
     pub paused: bool,
     pub mouse: bool,
+    /// `top`: list only tasks holding user-readable events or doing reads.
+    pub holders_only: bool,
+    /// Text mode: the session ends when the source does.
+    pub quit_on_end: bool,
     /// Colour as an extra (off with `NO_COLOR`); meaning never depends on it.
     pub color: bool,
     pub filter_edit: Option<FilterEdit>,
@@ -356,7 +360,12 @@ impl App {
         let tasks = &self.shown.snap.tasks;
         let order = &mut self.shown.order;
         order.clear();
-        order.extend((0..tasks.len()).filter(|&i| self.task_filter.matches_task(&tasks[i])));
+        let holders_only = self.holders_only;
+        order.extend((0..tasks.len()).filter(|&i| {
+            let t = &tasks[i];
+            (!holders_only || !t.events.is_empty() || t.reads.total() > 0)
+                && self.task_filter.matches_task(t)
+        }));
         let (key, desc) = (self.sort, self.sort_desc);
         order.sort_by(|&a, &b| {
             let o = key.compare(&tasks[a], &tasks[b]);

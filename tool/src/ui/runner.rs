@@ -82,9 +82,8 @@ impl Default for Timing {
     fn default() -> Timing {
         Timing {
             tick: Duration::from_millis(100),
-            // 20 frames/s: above the 10 Hz the view promises, cheap because only the
-            // visible rows are formatted and ratatui writes only changed cells.
-            frame: Duration::from_millis(50),
+            // 10 snapshots/s, the rate the view promises; keys draw at once in between.
+            frame: Duration::from_millis(100),
         }
     }
 }
@@ -165,8 +164,13 @@ impl<M: Model> Session<M> {
             Inbox::Resize(w, h) => self.act(Action::Resize(w, h)),
             Inbox::Batch(b) => self.ingest(&b),
             Inbox::SourceEnded(why) => {
-                self.app.notice = Some(why);
                 self.redraw = true;
+                if self.app.quit_on_end {
+                    self.app.notice = Some(why);
+                    self.app.quit = true;
+                } else {
+                    self.app.notice = Some(format!("{why}; the view stays, q quits"));
+                }
             }
             Inbox::Tick => self.tick(Instant::now()),
             Inbox::Terminate => self.app.quit = true,
@@ -279,6 +283,7 @@ pub async fn run<M: Model>(
             }
         };
         let resize = matches!(msg, Inbox::Resize(..));
+        let input = matches!(msg, Inbox::Key(_) | Inbox::Mouse(_) | Inbox::Resize(..));
         s.handle(msg);
         for c in s.app.commands.drain(..) {
             if let (Command::SetMouse(on), Frontend::Tui(t)) = (c, &mut *fe) {
@@ -290,6 +295,11 @@ pub async fn run<M: Model>(
         }
         if s.app.quit {
             break;
+        }
+        // Keys show at once (no wait for the next frame); data waits for the frame tick.
+        if let (true, Frontend::Tui(t)) = (input && s.redraw, &mut *fe) {
+            s.redraw = false;
+            t.draw(&s.app)?;
         }
     }
     cancel.cancel();

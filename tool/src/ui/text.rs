@@ -90,6 +90,12 @@ impl TextOut {
         Ok(())
     }
 
+    /// A status line is due at session time `now_ns`.
+    pub fn due(&self, now_ns: u64) -> bool {
+        self.last_ns
+            .is_none_or(|l| now_ns.saturating_sub(l) >= self.every_ns)
+    }
+
     /// Called on each frame: prints what is due.
     pub fn frame(&mut self, app: &App) -> anyhow::Result<()> {
         if self.start_ns.is_none() {
@@ -106,10 +112,7 @@ impl TextOut {
             )?;
         }
         self.new_findings(app)?;
-        let due = self
-            .last_ns
-            .is_none_or(|l| app.clock_ns.saturating_sub(l) >= self.every_ns);
-        if due {
+        if self.due(app.clock_ns) {
             self.last_ns = Some(app.clock_ns);
             let line = self.status_line(app);
             writeln!(self.out, "{line}")?;

@@ -6,7 +6,8 @@ use common::{Access, Event, Lost, Migrate, SchedSwitch, Trap, decode::event, hea
 use pmuwatch::ui::{
     app::App,
     model::{
-        CpuRow, EvidenceRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow, UserEvent,
+        CpuRow, EvidenceRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow,
+        UserEvent,
     },
 };
 use ratatui::{Terminal, backend::TestBackend, buffer::Buffer};
@@ -116,7 +117,11 @@ pub fn hetero() -> Snapshot {
             exact: false,
             toggles: 1900 * u64::from(c == 0),
             toggles_per_s: 1900 * u64::from(c == 0),
-            toggle_history: if c == 0 { vec![0, 100, 1000, 1900] } else { vec![] },
+            toggle_history: if c == 0 {
+                vec![0, 100, 1000, 1900]
+            } else {
+                vec![]
+            },
             traps: 3 * u64::from(c == 2),
             aborts: 8 * u64::from(c == 2),
         })
