@@ -43,7 +43,7 @@ fn is_root() -> bool {
 }
 
 fn attach_status(r: &Value, method: &str) -> String {
-    r["attach"]
+    r["facts"]["attach"]
         .as_array()
         .expect("attach array")
         .iter()
@@ -90,7 +90,7 @@ fn live_as_root_on_the_reference_vm() {
     for m in ["tp_btf", "tracepoint", "raw_tp", "uprobe"] {
         assert_eq!(attach_status(&r, m), "works", "{m}");
     }
-    let kprobe = r["attach"]
+    let kprobe = r["facts"]["attach"]
         .as_array()
         .and_then(|a| a.iter().find(|a| a["method"] == "kprobe"))
         .expect("kprobe");
@@ -137,7 +137,7 @@ fn without_root_it_reports_what_it_could_not_check() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(r["as_root"], false);
     assert!(!r["facts"]["kernel"].as_str().unwrap_or("").is_empty());
-    for a in r["attach"].as_array().expect("attach") {
+    for a in r["facts"]["attach"].as_array().expect("attach") {
         assert_eq!(a["status"], "not_checked", "{a}");
         assert_eq!(a["reason"], "needs root");
     }
@@ -167,7 +167,7 @@ fn arm64_lab_fixture_tells_how_to_pin_and_enable() {
     let off = text("user_access_off");
     assert!(off.contains("sysctl -w kernel.perf_user_access=1"), "{off}");
     assert!(text("paranoid_blocks_users").contains("perf_event_paranoid=3"));
-    for a in r["attach"].as_array().expect("attach") {
+    for a in r["facts"]["attach"].as_array().expect("attach") {
         assert_eq!(a["status"], "not_checked");
     }
 }

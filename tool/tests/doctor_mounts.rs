@@ -79,7 +79,7 @@ fn strings(v: &Value) -> Vec<&str> {
 }
 
 fn attach<'a>(r: &'a Value, method: &str) -> &'a Value {
-    r["attach"]
+    r["facts"]["attach"]
         .as_array()
         .and_then(|a| a.iter().find(|a| a["method"] == method))
         .unwrap_or_else(|| panic!("no {method} entry"))

@@ -18,6 +18,11 @@ fn fixture(name: &str) -> Facts {
     )
 }
 
+fn with(mut f: Facts, attach: Vec<AttachCheck>) -> Facts {
+    f.attach = attach;
+    f
+}
+
 fn check(method: Method, works: bool) -> AttachCheck {
     AttachCheck {
         method,
@@ -59,7 +64,7 @@ fn codes(vs: &[Verdict]) -> Vec<&str> {
 
 #[test]
 fn this_vm_no_pmu_comes_first_and_tp_btf_is_the_switch_source() {
-    let vs = verdicts(&fixture("x86-vm"), &vm_attach());
+    let vs = verdicts(&with(fixture("x86-vm"), vm_attach()));
     assert_eq!(vs[0].code, "no_hw_pmu");
     assert_eq!(vs[0].level, Level::Bad);
     assert!(
@@ -83,7 +88,7 @@ fn this_vm_no_pmu_comes_first_and_tp_btf_is_the_switch_source() {
 
 #[test]
 fn intel_hybrid_asks_for_pinning_to_core_or_atom() {
-    let vs = verdicts(&fixture("intel-hybrid"), &[]);
+    let vs = verdicts(&fixture("intel-hybrid"));
     let split = &find(&vs, "several_pmu_types").text;
     assert!(split.starts_with("two PMU types"), "{split}");
     assert!(split.contains("CPUs 0-3 (cpu_core, type 4)"), "{split}");
@@ -100,7 +105,7 @@ fn intel_hybrid_asks_for_pinning_to_core_or_atom() {
 
 #[test]
 fn arm64_virt_with_user_access_on_but_no_tracefs() {
-    let vs = verdicts(&fixture("arm64-virt"), &[]);
+    let vs = verdicts(&fixture("arm64-virt"));
     assert_eq!(find(&vs, "one_pmu_type").level, Level::Ok);
     assert!(find(&vs, "user_access_on").text.contains("config1:1"));
     assert!(find(&vs, "no_tracefs").text.contains("mount -t tracefs"));
@@ -112,7 +117,7 @@ fn arm64_virt_with_user_access_on_but_no_tracefs() {
 #[test]
 fn nothing_attaches_means_pmuwatch_cannot_watch() {
     let none: Vec<_> = Method::ALL.iter().map(|&m| check(m, false)).collect();
-    let vs = verdicts(&fixture("x86-vm"), &none);
+    let vs = verdicts(&with(fixture("x86-vm"), none));
     assert_eq!(find(&vs, "no_switch_source").level, Level::Bad);
     assert!(codes(&vs).contains(&"no_uprobes"));
     assert!(
@@ -128,7 +133,7 @@ fn tracepoint_only_is_the_fallback() {
         .iter()
         .map(|&m| check(m, m == Method::Tracepoint))
         .collect();
-    let vs = verdicts(&fixture("arm64-hetero"), &only);
+    let vs = verdicts(&with(fixture("arm64-hetero"), only));
     assert!(find(&vs, "switch_source").text.contains("fallback"));
 }
 
@@ -140,7 +145,7 @@ fn x86_rdpmc_zero_and_two() {
             value: if p.name == "cpu_core" { 0 } else { 2 },
         });
     }
-    let vs = verdicts(&f, &[]);
+    let vs = verdicts(&f);
     assert!(
         find(&vs, "rdpmc_off")
             .text

@@ -28,9 +28,8 @@ pub struct Report {
     pub schema: u32,
     /// Ran with effective uid 0.
     pub as_root: bool,
+    /// System facts, with `facts.attach` filled (or marked not checked).
     pub facts: Facts,
-    /// One entry per attach method, in a fixed order.
-    pub attach: Vec<AttachCheck>,
     /// Notes on what was done on the way (mounts made).
     pub notes: Vec<String>,
     /// What could not be checked, and why.
@@ -68,14 +67,14 @@ pub fn build(args: &DoctorArgs) -> anyhow::Result<Report> {
             }
         }
     }
-    let facts = Facts::read(root_dir);
+    let mut facts = Facts::read(root_dir);
     if facts.kernel.is_empty() && facts.pmus.is_empty() && facts.cpus.is_empty() {
         return Err(fix(
             format!("no system files under {}", root_dir.display()),
             "point --root at a tree holding proc/ and sys/ (or leave it out)",
         ));
     }
-    let attach = if args.no_attach {
+    facts.attach = if args.no_attach {
         AttachCheck::not_checked("skipped (--no-attach)")
     } else if !live {
         AttachCheck::not_checked("not checked: --root reads files, programs load only live")
@@ -88,12 +87,11 @@ pub fn build(args: &DoctorArgs) -> anyhow::Result<Report> {
     } else {
         attach::check_all(&facts, crate::probe::EBPF_OBJECT)?
     };
-    let verdicts = verdicts(&facts, &attach);
+    let verdicts = verdicts(&facts);
     Ok(Report {
         schema: REPORT_SCHEMA,
         as_root: is_root,
         facts,
-        attach,
         notes,
         not_checked,
         verdicts,

@@ -81,7 +81,7 @@ pub fn write(out: &mut impl Write, r: &Report) -> io::Result<()> {
         opt(f.bpffs.clone()).replace("absent", "not mounted")
     )?;
     writeln!(out, "attach")?;
-    for a in &r.attach {
+    for a in &f.attach {
         let status = match a.status {
             Status::Works => "works",
             Status::Refused => "refused",

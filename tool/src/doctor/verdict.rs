@@ -72,11 +72,11 @@ fn number(n: usize) -> String {
 }
 
 /// Every verdict for these facts and attach results, worst first.
-pub fn verdicts(f: &Facts, attach: &[AttachCheck]) -> Vec<Verdict> {
+pub fn verdicts(f: &Facts) -> Vec<Verdict> {
     let mut out = Vec::new();
     pmu_verdicts(f, &mut out);
     access_verdicts(f, &mut out);
-    tracing_verdicts(f, attach, &mut out);
+    tracing_verdicts(f, &mut out);
     // Stable sort: worst first, the order of discovery within a level.
     out.sort_by_key(|v| std::cmp::Reverse(v.level));
     out
@@ -147,37 +147,44 @@ fn pmu_verdicts(f: &Facts, out: &mut Vec<Verdict>) {
 }
 
 fn access_verdicts(f: &Facts, out: &mut Vec<Verdict>) {
+    // arm64: one sysctl rules every PMU offering `format/rdpmc`, so one verdict for all.
+    let arm: Vec<(&str, &str)> = f
+        .core_pmus()
+        .filter_map(|p| match &p.user_read {
+            Some(UserRead::FormatRdpmc { field }) => Some((p.name.as_str(), field.as_str())),
+            _ => None,
+        })
+        .collect();
+    if let Some(&(_, field)) = arm.first() {
+        let names = arm.iter().map(|a| a.0).collect::<Vec<_>>().join(", ");
+        out.push(match f.perf_user_access {
+            Some(0) => v(
+                Level::Bad,
+                "user_access_off",
+                format!(
+                    "kernel.perf_user_access=0: {names} events open with cap_user_rdpmc=1 but \
+                     index 0, and a direct read traps (SIGILL); enable it with: \
+                     sysctl -w kernel.perf_user_access=1"
+                ),
+            ),
+            Some(_) => v(
+                Level::Ok,
+                "user_access_on",
+                format!(
+                    "kernel.perf_user_access=1: tasks that open {names} events with {field} \
+                     (rdpmc) set can read their counters directly"
+                ),
+            ),
+            None => v(
+                Level::Warn,
+                "user_access_unknown",
+                format!("{names} offer rdpmc ({field}) but kernel.perf_user_access is missing"),
+            ),
+        });
+    }
     for p in f.core_pmus() {
         match &p.user_read {
-            Some(UserRead::FormatRdpmc { field }) => match f.perf_user_access {
-                Some(0) => out.push(v(
-                    Level::Bad,
-                    "user_access_off",
-                    format!(
-                        "kernel.perf_user_access=0: {} events open with cap_user_rdpmc=1 but \
-                         index 0, and a direct read traps (SIGILL); enable it with: \
-                         sysctl -w kernel.perf_user_access=1",
-                        p.name
-                    ),
-                )),
-                Some(_) => out.push(v(
-                    Level::Ok,
-                    "user_access_on",
-                    format!(
-                        "kernel.perf_user_access=1: tasks that open {} events with {field} \
-                         (rdpmc) set can read their counters directly",
-                        p.name
-                    ),
-                )),
-                None => out.push(v(
-                    Level::Warn,
-                    "user_access_unknown",
-                    format!(
-                        "{} offers rdpmc ({field}) but kernel.perf_user_access is missing",
-                        p.name
-                    ),
-                )),
-            },
+            Some(UserRead::FormatRdpmc { .. }) => {}
             Some(UserRead::RdpmcFile { value: 0 }) => out.push(v(
                 Level::Bad,
                 "rdpmc_off",
@@ -245,7 +252,7 @@ fn access_verdicts(f: &Facts, out: &mut Vec<Verdict>) {
     }
 }
 
-fn tracing_verdicts(f: &Facts, attach: &[AttachCheck], out: &mut Vec<Verdict>) {
+fn tracing_verdicts(f: &Facts, out: &mut Vec<Verdict>) {
     if !f.btf {
         out.push(v(
             Level::Warn,
@@ -278,7 +285,8 @@ fn tracing_verdicts(f: &Facts, attach: &[AttachCheck], out: &mut Vec<Verdict>) {
              toggles from sched_switch instead",
         ));
     }
-    let checked: Vec<&AttachCheck> = attach
+    let checked: Vec<&AttachCheck> = f
+        .attach
         .iter()
         .filter(|a| a.status != Status::NotChecked)
         .collect();

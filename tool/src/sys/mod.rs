@@ -51,6 +51,10 @@ pub struct Facts {
     pub kprobes: bool,
     /// The kernel has uprobe events (`uprobe` PMU or tracefs `uprobe_events`).
     pub uprobes: bool,
+    /// Which eBPF attach methods work, one entry per method (`attach::check_all`); empty
+    /// until checked (`Facts::read` only reads files).
+    #[serde(default)]
+    pub attach: Vec<attach::AttachCheck>,
 }
 
 impl Facts {
@@ -111,6 +115,7 @@ impl Facts {
             tracefs,
             pmus,
             arch,
+            attach: Vec::new(),
         }
     }
 
