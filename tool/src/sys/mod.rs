@@ -6,6 +6,7 @@
 
 pub mod attach;
 mod cpu;
+mod engine;
 mod fs;
 pub mod midr;
 mod mounts;

@@ -122,7 +122,7 @@ fn cpus(k: &mut Checks, c: &Console, facts: &Value) {
 /// kprobe works on both kernels; fentry on 6.12, refused with ENOTSUPP (524) on 6.1.
 fn methods(k: &mut Checks, d: &Value, series: &str) {
     let status = |m: &str| -> (String, Option<i64>) {
-        let e = d["attach"]
+        let e = d["facts"]["attach"]
             .as_array()
             .into_iter()
             .flatten()
