@@ -6,7 +6,6 @@
 
 pub mod attach;
 mod cpu;
-mod engine;
 mod fs;
 pub mod midr;
 mod mounts;
