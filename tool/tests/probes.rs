@@ -297,3 +297,64 @@ fn an_unknown_command_is_one_line_with_a_fix() {
     assert!(text.contains("command not found"), "{text}");
     assert!(text.contains("fix:"), "{text}");
 }
+
+/// The same lifecycle through each fallback: raw_tp (same programs, no program BTF) and, for
+/// context switches, the plain tracepoint (no task struct: access unknown).
+#[tokio::test(flavor = "current_thread")]
+async fn the_fallbacks_trace_the_same_lifecycle() {
+    if !root() {
+        return;
+    }
+    for skip in [vec![Method::TpBtf], vec![Method::TpBtf, Method::RawTp]] {
+        let opts = SourceOptions {
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "for i in 1 2 3; do /bin/true; sleep 0.05; done".into(),
+            ],
+            duration: Some(Duration::from_secs(60)),
+            skip_methods: skip.clone(),
+            ..Default::default()
+        };
+        let mut src = LiveSource::start(&opts).unwrap();
+        let pid = src.target_pid().unwrap();
+        let events = collect(&mut src, Duration::from_secs(90)).await;
+        let cov = src.coverage();
+        let tracepoint_only = skip.contains(&Method::RawTp);
+        let want = if tracepoint_only {
+            Method::Tracepoint
+        } else {
+            Method::RawTp
+        };
+        assert_eq!(cov.in_use("sched_switch").unwrap().method, want);
+        let fam = family(&events, pid);
+        let trues = events
+            .iter()
+            .filter(|e| matches!(e, Event::Exec(x) if comm(&x.comm) == "true"))
+            .count();
+        if tracepoint_only {
+            // Lifecycle has no plain-tracepoint fallback: only switches are expected.
+            assert!(cov.in_use("exec").is_none());
+        } else {
+            assert_eq!(trues, 3);
+            assert!(fam.len() >= 4, "{fam:?}");
+        }
+        let switches: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SchedSwitch(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert!(!switches.is_empty());
+        for s in switches {
+            if tracepoint_only {
+                assert_eq!(s.source, AccessSource::None as u8);
+                assert!(fam.contains(&s.prev_pid) || s.prev_pid == pid, "{s:?}");
+                assert_ne!(s.h.tid, 0);
+            } else {
+                assert_eq!(s.source, AccessSource::Model as u8);
+            }
+        }
+    }
+}

@@ -83,6 +83,8 @@ impl Try<'_> {
 pub struct Kernel<'a> {
     pub btf: Option<&'a Btf>,
     pub kprobes: bool,
+    /// Methods not to try (to exercise the fallbacks, or to avoid a method known to misbehave).
+    pub skip: &'a [Method],
 }
 
 /// Tries each way in turn until one attaches; records every attempt. Returns the method in
@@ -109,6 +111,9 @@ pub fn first_of(
 }
 
 fn attach_one(ebpf: &mut Ebpf, k: &Kernel<'_>, t: &Try<'_>) -> Result<(), Status> {
+    if k.skip.contains(&t.method()) {
+        return Err(Status::Unavailable("skipped on request".into()));
+    }
     let btf = || {
         k.btf
             .ok_or_else(|| Status::Unavailable("no kernel BTF".into()))

@@ -40,6 +40,8 @@ pub struct SourceOptions {
     pub duration: Option<Duration>,
     /// Give the spawned command /dev/null for stdin/stdout/stderr (under a TUI).
     pub quiet_child: bool,
+    /// Attach methods not to try (exercises the fallbacks; see `coverage()`).
+    pub skip_methods: Vec<super::coverage::Method>,
 }
 
 impl SourceOptions {
@@ -53,6 +55,7 @@ impl SourceOptions {
                 .filter(|d| d.is_finite() && *d > 0.0)
                 .map(Duration::from_secs_f64),
             quiet_child: false,
+            skip_methods: Vec::new(),
         }
     }
 }
@@ -157,6 +160,7 @@ impl LiveSource {
         }
         let mut probes = loader::load(LoadOptions {
             system_wide: opts.system_wide,
+            skip_methods: opts.skip_methods.clone(),
         })?;
         let take = |p: &mut Probes, name: &str| {
             p.ebpf

@@ -9,7 +9,7 @@ use common::config::{KernelOffsets, Settings};
 use super::{
     EBPF_OBJECT,
     attach::Kernel,
-    coverage::Coverage,
+    coverage::{Coverage, Method},
     offsets::{self, Found},
     sysctl::Gates,
 };
@@ -25,9 +25,11 @@ pub struct Probes {
     pub notes: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
     pub system_wide: bool,
+    /// Attach methods not to try (exercises the fallbacks).
+    pub skip_methods: Vec<Method>,
 }
 
 /// True on kernels whose PMU user access follows `nr_user` (arm64).
@@ -56,6 +58,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Probes> {
     let k = Kernel {
         btf: aya_btf.as_ref(),
         kprobes: facts_kprobes,
+        skip: &opts.skip_methods,
     };
     let mut coverage = Coverage::default();
     super::sched::attach(&mut ebpf, &k, &mut coverage)?;

@@ -8,6 +8,7 @@ use std::{
         unix::process::CommandExt,
     },
     process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
 };
 
 use aya::maps::{HashMap, IterableMap, MapData};
@@ -187,13 +188,31 @@ impl Target {
         }
     }
 
-    /// Stops a spawned command still running when the session ends (duration over).
+    /// Stops a spawned command still running when the session ends (duration over, Ctrl-C):
+    /// SIGTERM, then SIGKILL if it is still there after a grace period.
     pub fn stop(&mut self) {
-        if let Target::Child { child, status } = self
-            && status.is_none()
-        {
-            let _ = child.kill();
-            *status = child.wait().ok();
+        const GRACE: Duration = Duration::from_millis(500);
+        let Target::Child { child, status } = self else {
+            return;
+        };
+        if status.is_some() {
+            return;
         }
+        if let Ok(Some(s)) = child.try_wait() {
+            *status = Some(s);
+            return;
+        }
+        // SAFETY: plain syscall; the pid is our unreaped child, so it cannot have been reused.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let until = Instant::now() + GRACE;
+        while Instant::now() < until {
+            if let Ok(Some(s)) = child.try_wait() {
+                *status = Some(s);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        *status = child.wait().ok();
     }
 }

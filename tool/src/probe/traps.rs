@@ -28,6 +28,7 @@ pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
     let k = Kernel {
         btf: btf.as_ref(),
         kprobes: false,
+        skip: &[],
     };
     if first_of(ebpf, &k, cov, SIGNAL, &[TP_BTF]).is_none() {
         attach_fallback(ebpf, cov);
