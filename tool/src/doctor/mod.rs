@@ -77,7 +77,7 @@ pub fn build(args: &DoctorArgs) -> anyhow::Result<Report> {
     facts.attach = if args.no_attach {
         AttachCheck::not_checked("skipped (--no-attach)")
     } else if !live {
-        AttachCheck::not_checked("not checked: --root reads files, programs load only live")
+        AttachCheck::not_checked("--root reads files; programs load only on the live system")
     } else if !is_root {
         not_checked.push(
             "attach methods: loading eBPF programs needs root (run `sudo pmuwatch doctor`)"

@@ -110,14 +110,19 @@ fn pmu_verdicts(f: &Facts, out: &mut Vec<Verdict>) {
         n => {
             let groups: Vec<String> = core.iter().map(|p| describe(p)).collect();
             let cpus: Vec<String> = core.iter().map(|p| format_cpu_list(&p.cpus)).collect();
+            // x86: CR4.PCE follows the mm, so a stray rdpmc does not trap.
+            let stray = if is_x86(f) {
+                "a forced rdpmc silently reads whatever that CPU's counter holds"
+            } else {
+                "a forced read traps (SIGILL) or returns another PMU's stale value"
+            };
             out.push(v(
                 Level::Warn,
                 "several_pmu_types",
                 format!(
                     "{} PMU types: {}; a task reading counters must be pinned to CPUs {} and \
                      open its events by PMU type (perf_event_attr.type), not \
-                     PERF_TYPE_HARDWARE; elsewhere index reads 0 and a forced read traps or \
-                     returns another PMU's stale value",
+                     PERF_TYPE_HARDWARE; elsewhere index reads 0 and {stray}",
                     number(n),
                     groups.join(", "),
                     cpus.join(" or ")
