@@ -24,16 +24,30 @@ use common::{
 use crate::maps::{TARGETS, current_ids, emit, header, is_target, offsets, settings};
 
 /// Values user space updates while running (polled sysctls): index [`RT_PERF_USER_ACCESS`] =
-/// `kernel.perf_user_access` (arm64), [`RT_RDPMC_MODE`] = x86 `rdpmc` mode (u32::MAX = no file,
-/// treated as the kernel default 1).
+/// `kernel.perf_user_access` (arm64), [`RT_RDPMC_MODE`] = x86 `rdpmc` mode (u32::MAX = no file:
+/// no core PMU, so rdpmc is never allowed).
 #[map]
 pub static RUNTIME: Array<u32> = Array::with_max_entries(2, 0);
 const RT_PERF_USER_ACCESS: u32 = 0;
 const RT_RDPMC_MODE: u32 = 1;
 
-/// Last modelled access state per CPU: 0 = unknown (never decided), else `Access as u32 + 1`.
+/// Per-CPU state kept across switches.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CpuState {
+    /// Last modelled access state: 0 = unknown (never decided), else `Access as u32 + 1`.
+    access: u32,
+    /// The task switched in last time, and whether it was a target: at the next switch on this
+    /// CPU it is `prev`, so its target lookup (a cold hash lookup, the costliest step) is
+    /// reused. A tgid that becomes a target later does so before it first runs (fork), or is
+    /// looked up fresh the next time it is switched in.
+    next_tgid: u32,
+    next_target: u32,
+    _pad: u32,
+}
+
 #[map]
-static CPU_ACCESS: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 
 /// Reads a `T` at `base + off` in kernel memory; `None` for a null base, an offset this
 /// kernel lacks, or a failed read.
@@ -105,12 +119,17 @@ fn model(o: &KernelOffsets, arm64: bool, next: u64) -> (Option<Access>, u32, u32
         };
         (a, nr_user, u32::MAX)
     } else {
+        let mode = runtime(RT_RDPMC_MODE);
+        if matches!(mode, 0 | u32::MAX) {
+            // Always off (mode 0), or no core PMU at all (no `rdpmc` file, e.g. this VM):
+            // nothing can allow rdpmc, no need to look at the task.
+            return (Some(Access::Off), u32::MAX, u32::MAX);
+        }
         let mm: u64 = read(next, o.task_mm).unwrap_or(0);
         if mm == 0 {
             return (None, u32::MAX, u32::MAX);
         }
-        match runtime(RT_RDPMC_MODE) {
-            0 => (Some(Access::Off), u32::MAX, u32::MAX),
+        match mode {
             2 => (Some(Access::On), u32::MAX, u32::MAX),
             _ => match read::<u32>(mm, o.mm_perf_rdpmc_allowed) {
                 Some(n) => (
@@ -133,14 +152,23 @@ fn on_switch(next: u64, prev_state: u64) {
     let s = settings();
     let (prev_tgid, prev_tid) = current_ids();
     let (next_tgid, next_tid) = task_ids(&o, next);
-    let involves = wanted(prev_tgid) || wanted(next_tgid);
-
-    let (new, nr_user, rdpmc) = model(&o, s.arm64_model != 0, next);
-    let Some(slot) = CPU_ACCESS.get_ptr_mut(0) else {
+    let Some(state) = CPU_STATE.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's slot; nothing else runs on this CPU during the program.
-    let last = unsafe { *slot };
+    let st = unsafe { &mut *state };
+    let prev_target = if st.next_tgid == prev_tgid && prev_tgid != 0 {
+        st.next_target != 0
+    } else {
+        wanted(prev_tgid)
+    };
+    let next_target = wanted(next_tgid);
+    st.next_tgid = next_tgid;
+    st.next_target = next_target as u32;
+    let involves = prev_target || next_target;
+
+    let (new, nr_user, rdpmc) = model(&o, s.arm64_model != 0, next);
+    let last = st.access;
     let prev_access = if last == 0 {
         Access::Unknown
     } else {
@@ -149,8 +177,7 @@ fn on_switch(next: u64, prev_state: u64) {
     let access = new.unwrap_or(prev_access);
     let changed = access != prev_access;
     if changed {
-        // SAFETY: as above.
-        unsafe { *slot = access as u32 + 1 };
+        st.access = access as u32 + 1;
     }
     if !involves && !changed {
         return;

@@ -106,3 +106,44 @@ pub fn set_gates(ebpf: &mut Ebpf, g: &Gates) -> anyhow::Result<()> {
     rt.set(1, g.rdpmc_mode as u32, 0)?;
     Ok(())
 }
+
+/// Run statistics of one loaded program (kernel BPF stats).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramCost {
+    pub name: String,
+    pub runs: u64,
+    pub run_time_ns: u64,
+}
+
+impl ProgramCost {
+    /// Mean cost of one run in ns (0 before any run).
+    pub fn ns_per_run(&self) -> u64 {
+        self.run_time_ns.checked_div(self.runs).unwrap_or(0)
+    }
+}
+
+impl Probes {
+    /// Turns on the kernel's per-program run time accounting (as `kernel.bpf_stats_enabled=1`
+    /// does) until the returned fd is dropped. It costs a little on every run: benchmarks only.
+    pub fn enable_run_stats() -> anyhow::Result<std::os::fd::OwnedFd> {
+        Ok(aya::sys::enable_stats(aya::sys::Stats::RunTime)?)
+    }
+
+    /// Run count and time of every loaded program (attached or not), by name.
+    pub fn program_costs(&self) -> Vec<ProgramCost> {
+        let mut v: Vec<ProgramCost> = self
+            .ebpf
+            .programs()
+            .filter_map(|(name, p)| {
+                let info = p.info().ok()?;
+                Some(ProgramCost {
+                    name: name.to_string(),
+                    runs: info.run_count(),
+                    run_time_ns: info.run_time().as_nanos() as u64,
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
