@@ -1,14 +1,15 @@
 # Helpers for the scenario scripts (sourced by /init). Every line meant for xtask starts with
 # `@@`; JSON goes on one line so kernel messages cannot split it.
 
-# step NAME CMD ARGS...: runs CMD, keeping stdout in /tmp/NAME.out; prints its exit status
-# and the last lines of its stderr.
+# step NAME CMD ARGS...: runs CMD, keeping stdout in /tmp/NAME.out; prints its exit status,
+# the `@@` lines of its stdout and the last lines of its stderr.
 step() {
   _name=$1; shift
   echo "@@run $_name $(uptime_s) $*"
   "$@" >"/tmp/$_name.out" 2>"/tmp/$_name.err"
   _rc=$?
   echo "@@rc $_name $_rc $(uptime_s)"
+  grep '^@@' "/tmp/$_name.out"
   tail -n 20 "/tmp/$_name.err" | sed "s/^/@@stderr $_name /"
   return $_rc
 }
@@ -38,7 +39,7 @@ doctor() {
 }
 
 # traced NAME CMD ARGS...: CMD (which runs the demo with `--counts /tmp/NAME.counts`) under
-# `pmuwatch record`, then `pmuwatch report --json`. Where `record` is not built yet, CMD runs
+# `pmuwatch record`, then `pmuwatch report --json` and `pmuwatch export --format jsonl`. Where `record` is not built yet, CMD runs
 # alone so the demo's own checks still run.
 traced() {
   _n=$1; shift
@@ -51,18 +52,8 @@ traced() {
   [ -e "/tmp/$_n.pmw" ] || return 0
   step "$_n.report" pmuwatch report --json "/tmp/$_n.pmw"
   json "$_n.report" "/tmp/$_n.report.out"
-}
-
-# mrs_all LABEL: on each CPU, a fresh process that opened no event reads PMCCNTR_EL0
-# (mrs-cycles); prints `@@mrs LABEL cpu=N trap` (SIGILL) or `@@mrs LABEL cpu=N value=V`.
-mrs_all() {
-  for _c in $(seq 0 $(($(grep -c ^processor /proc/cpuinfo) - 1))); do
-    _v=$(taskset -c "$_c" mrs-cycles 2>/dev/null)
-    _rc=$?
-    if [ $_rc -eq 132 ]; then
-      echo "@@mrs $1 cpu=$_c trap"
-    else
-      echo "@@mrs $1 cpu=$_c value=$_v rc=$_rc"
-    fi
-  done
+  # Every trap record's instruction bytes, counted: `@@insn NAME COUNT "insn":"HEX"`.
+  step "$_n.export" pmuwatch export --format jsonl -o "/tmp/$_n.jsonl" "/tmp/$_n.pmw"
+  grep '"kind":"trap"' "/tmp/$_n.jsonl" | grep -o '"insn":"[0-9a-f]*"' | sort | uniq -c \
+    | while read -r _cnt _insn; do echo "@@insn $_n $_cnt $_insn"; done
 }

@@ -45,6 +45,8 @@ pub struct Console {
     /// `@@json NAME ...`: `Ok(None)` when the file was empty or missing.
     pub json: BTreeMap<String, Result<Option<Value>, String>>,
     pub mrs: Vec<Mrs>,
+    /// `@@insn NAME COUNT "insn":"HEX"`: trap records by instruction bytes, per scenario.
+    pub trap_insns: BTreeMap<String, Vec<(u64, String)>>,
     pub errors: Vec<String>,
     pub done: bool,
 }
@@ -97,6 +99,7 @@ impl Console {
                     c.json.insert(name.to_string(), v);
                 }
                 "mrs" => c.mrs(rest),
+                "insn" => c.insn(rest),
                 "error" => c.errors.push(rest.to_string()),
                 "done" => c.done = true,
                 _ => {}
@@ -125,6 +128,22 @@ impl Console {
             self.mrs.push(Mrs { label, cpu, value });
         } else {
             self.errors.push(format!("mrs-cycles failed: {rest}"));
+        }
+    }
+
+    fn insn(&mut self, rest: &str) {
+        let mut it = rest.split(' ');
+        let (name, n, insn) = (it.next(), it.next(), it.next());
+        let hex = insn
+            .and_then(|i| i.strip_prefix("\"insn\":\""))
+            .and_then(|i| i.strip_suffix('"'));
+        match (name, n.and_then(|n| n.parse().ok()), hex) {
+            (Some(name), Some(n), Some(hex)) => self
+                .trap_insns
+                .entry(name.to_string())
+                .or_default()
+                .push((n, hex.to_string())),
+            _ => self.errors.push(format!("bad @@insn line: {rest}")),
         }
     }
 
@@ -162,6 +181,7 @@ mod tests {
 @@sysctl perf_user_access=1\r
 [    5.1] some kernel line @@json x.counts {\"ok\": 3,  \"traps\": [1, 2]}\r
 @@json bad {\"ok\": \r
+@@insn pua0 3 \"insn\":\"009d3bd5\"\r
 @@mrs before cpu=0 trap\r
 @@mrs after cpu=2 value=12345 rc=0\r
 @@mrs after cpu=3 value= rc=1\r
@@ -196,6 +216,7 @@ mod tests {
             3
         );
         assert!(c.json["bad"].is_err());
+        assert_eq!(c.trap_insns["pua0"], vec![(3, "009d3bd5".to_string())]);
         assert_eq!(c.mrs.len(), 2);
         assert_eq!(c.mrs[0].value, None);
         assert_eq!(c.mrs[1].value, Some(12345));

@@ -10,7 +10,9 @@ mod console;
 mod cpio;
 mod demo;
 mod doctor;
+mod insn;
 mod prepare;
+mod report;
 mod scenario;
 
 use std::{
@@ -33,6 +35,10 @@ pub struct Args {
     /// Boots at a time (default: the host's CPU count; each guest has 4 vCPUs).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Check the consoles of the last run again (after changing the checks), without building
+    /// or booting.
+    #[arg(long)]
+    pub recheck: bool,
     /// Seconds before a boot is given up.
     #[arg(long, default_value_t = TIMEOUT_S)]
     pub timeout_s: u64,
@@ -46,6 +52,7 @@ impl Default for Args {
         Args {
             only: Vec::new(),
             jobs: None,
+            recheck: false,
             timeout_s: TIMEOUT_S,
         }
     }
@@ -64,17 +71,20 @@ impl Boot {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let t_all = Instant::now();
-    setup::ensure_lab()?;
     let lab = prepare::dir();
-    let t = Instant::now();
-    prepare::ensure(&lab)?;
-    let t_prepare = t.elapsed();
-
-    let t = Instant::now();
-    let pmuwatch = build::pmuwatch()?;
-    let mrs = build::mrs_cycles(&lab)?;
-    let t_build = t.elapsed();
-    let initrd = build::initramfs(&lab, &pmuwatch, &mrs)?;
+    let (mut t_prepare, mut t_build) = (Duration::ZERO, Duration::ZERO);
+    let initrd = lab.join("initrd.cpio");
+    if !args.recheck {
+        setup::ensure_lab()?;
+        let t = Instant::now();
+        prepare::ensure(&lab)?;
+        t_prepare = t.elapsed();
+        let t = Instant::now();
+        let pmuwatch = build::pmuwatch()?;
+        let mrs = build::mrs_cycles(&lab)?;
+        t_build = t.elapsed();
+        build::initramfs(&lab, &pmuwatch, &mrs)?;
+    }
 
     let boots: Vec<Boot> = scenario::ALL
         .iter()
@@ -102,7 +112,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 log: boot::log_path(&lab, &b.name().replace('/', "-")),
                 timeout: Duration::from_secs(args.timeout_s),
             };
-            let out = boot::boot(&spec)?;
+            let out = if args.recheck {
+                boot::reread(&spec)?
+            } else {
+                boot::boot(&spec)?
+            };
             let console = Console::parse(&out.console);
             let mut checks = b.scenario.check(b.series, &console);
             finished(&mut checks, &out, &console, &spec);

@@ -3,7 +3,7 @@
 use super::{
     checks::{self, Checks, Output},
     console::Console,
-    demo, doctor,
+    demo, doctor, report,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +51,11 @@ impl Scenario {
     pub fn check(self, series: &str, c: &Console) -> Checks {
         let mut k = Checks::default();
         checks::lab_facts(&mut k, c, series, self.dtb().is_some());
-        // Doctor's attach checks run where each kernel boots first with each device tree.
-        let attach = matches!(self, Scenario::Pua1 | Scenario::Hetero);
+        // Doctor's attach checks (canary programs: seconds under TCG) run once per kernel.
+        let attach = self == Scenario::Hetero;
         doctor::check(&mut k, c, series, attach);
         demo::check(&mut k, c, self);
+        report::check(&mut k, c, self, series);
         if self == Scenario::LeftOpen {
             left_open(&mut k, c);
         }
