@@ -39,6 +39,7 @@ pub fn mrs_cycles(lab: &Path) -> anyhow::Result<PathBuf> {
     if newer(&out, &src) {
         return Ok(out);
     }
+    fs::create_dir_all(lab)?;
     util::run(
         Command::new("rustc")
             .args([

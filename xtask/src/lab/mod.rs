@@ -76,13 +76,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let initrd = lab.join("initrd.cpio");
     if !args.recheck {
         setup::ensure_lab()?;
-        let t = Instant::now();
-        prepare::ensure(&lab)?;
-        t_prepare = t.elapsed();
-        let t = Instant::now();
-        let pmuwatch = build::pmuwatch()?;
-        let mrs = build::mrs_cycles(&lab)?;
-        t_build = t.elapsed();
+        // The download (network) and the cross-build (CPU) overlap.
+        let (prepared, built) = std::thread::scope(|scope| {
+            let prep = scope.spawn(|| {
+                let t = Instant::now();
+                prepare::ensure(&lab).map(|()| t.elapsed())
+            });
+            let t = Instant::now();
+            let built = build::pmuwatch()
+                .and_then(|p| Ok((p, build::mrs_cycles(&lab)?)))
+                .map(|bins| (bins, t.elapsed()));
+            (prep.join(), built)
+        });
+        let prepared = prepared.map_err(|_| anyhow::anyhow!("the lab's preparation panicked"))?;
+        t_prepare = prepared?;
+        let ((pmuwatch, mrs), took) = built?;
+        t_build = took;
         build::initramfs(&lab, &pmuwatch, &mrs)?;
     }
 
