@@ -34,8 +34,8 @@ fn assert_text(got: &Buffer, want: &[&str]) {
 fn empty_cpus_view_at_80x24() {
     let mut want = vec![
         " pmuwatch   1 CPUs   2 Tasks   3 Findings   4 Timeline",
-        " events 0 (0/s)  lost 0  tasks 0  findings 0  system-wide",
-        " probes: (none reported)",
+        " events 0 (0/s)  lost 0  tasks 0  findings 0",
+        " system-wide  probes: (none reported)",
         " CPU    ACCESS  RUNNING               TOGGLES/S                   TRAPS ABORTS",
         "",
         " no CPU activity yet (waiting for events)",
@@ -67,11 +67,11 @@ fn cpus_view_groups_lanes_by_pmu_with_access_in_words() {
     let l = lines(&render(&app, 80, 24));
     assert_eq!(
         l[1].trim_end(),
-        " events 11 (0/s)  lost 0  tasks 3  findings 2  pid 4711 (demo)"
+        " events 11 (0/s)  lost 0  tasks 3  findings 2"
     );
     assert_eq!(
         l[2].trim_end(),
-        " probes: sched_switch tp_btf | driver hooks ~model"
+        " pid 4711 (demo)  probes: sched_switch tp_btf | driver hooks ~model"
     );
     assert_eq!(
         l[4].trim_end(),
@@ -185,7 +185,7 @@ fn drops_pause_and_notices_are_never_hidden() {
         "{}",
         l[0]
     );
-    assert!(l[1].contains("LOST 1240 (cpu0:6 cpu1:1234)"), "{}", l[1]);
+    assert!(l[1].contains("LOST 1240 (cpu1:1234 cpu0:6)"), "{}", l[1]);
     assert_eq!(l[22].trim_end(), "target exited (status 0)");
 }
 

@@ -14,7 +14,34 @@ pub fn ensure() -> anyhow::Result<()> {
     bpf_linker()?;
     mounts();
     python_perfetto();
+    tmux();
     Ok(())
+}
+
+/// tmux: the real-terminal test of the live view (tool/tests/ui_tmux.rs) runs the binary in
+/// it. A failure is only a warning; that test then says it was skipped.
+fn tmux() {
+    if succeeds(Command::new("tmux").arg("-V")) {
+        return;
+    }
+    if !is_root() {
+        eprintln!("setup: tmux is missing (UI terminal test); install it with apt-get as root");
+        return;
+    }
+    eprintln!("setup: installing tmux (UI terminal test)");
+    let apt = |args: &[&str]| {
+        succeeds(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    let install = ["install", "-y", "-qq", "--no-install-recommends", "tmux"];
+    // The package lists may be stale on a fresh machine: update once, only if needed.
+    let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
+    if !installed {
+        eprintln!("setup: could not install tmux; the UI terminal test will be skipped");
+    }
 }
 
 /// Perfetto's Python package: its compiled schema checks `pmuwatch export --format perfetto`

@@ -1,5 +1,5 @@
-//! The engine behind the views: [`Model`] for [`Engine`], and the machine facts it judges
-//! with. The only file of the UI that knows the engine's types.
+//! The engine behind the views: [`Model`] for [`Engine`]. The only file of the UI that knows
+//! the engine's types. (Facts for it come from `report::facts`, shared with `report`.)
 
 use common::{Access, Event};
 
@@ -7,52 +7,7 @@ use super::model::{
     CpuRow, EvidenceRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow,
     UserEvent,
 };
-use crate::{
-    engine::{self, Engine, UserAccess},
-    sys,
-};
-
-/// `sys::Facts` (sysfs, or a trace's doctor snapshot) as the engine wants them.
-pub fn engine_facts(f: &sys::Facts) -> engine::Facts {
-    let arch = match f.arch.as_str() {
-        "x86_64" => engine::Arch::X86_64,
-        "aarch64" | "arm64" => engine::Arch::Aarch64,
-        _ => engine::Arch::Unknown,
-    };
-    let pmus = f
-        .pmus
-        .iter()
-        .map(|p| engine::Pmu {
-            name: p.name.clone(),
-            type_id: p.type_id,
-            // Only a `cpus` list (or a core PMU on every CPU) says where events count; an
-            // uncore `cpumask` does not.
-            cpus: match p.cpus_from {
-                sys::CpusFrom::Cpus | sys::CpusFrom::All => p.cpus.clone(),
-                sys::CpusFrom::Cpumask | sys::CpusFrom::None => Vec::new(),
-            },
-            user_read: p.core && p.user_read.is_some(),
-        })
-        .collect();
-    let cpus = f
-        .cpus
-        .iter()
-        .map(|c| engine::CpuFacts {
-            cpu: c.id,
-            pmu_type: c.pmu.as_deref().and_then(|n| f.pmu(n)).map(|p| p.type_id),
-            model: c.kind.clone().unwrap_or_default(),
-        })
-        .collect();
-    engine::Facts { arch, pmus, cpus }
-}
-
-/// Facts stored in a trace's meta: the doctor snapshot, or the engine's own form.
-pub fn facts_from_json(v: &serde_json::Value) -> engine::Facts {
-    if let Ok(f) = serde_json::from_value::<sys::Facts>(v.clone()) {
-        return engine_facts(&f);
-    }
-    serde_json::from_value::<engine::Facts>(v.clone()).unwrap_or_default()
-}
+use crate::engine::{self, Engine, UserAccess};
 
 fn access(a: UserAccess) -> Access {
     match a {
@@ -78,6 +33,19 @@ fn rule(k: engine::FindingKind) -> String {
         .unwrap_or_else(|| format!("{k:?}"))
 }
 
+/// `PERF_TYPE_*` names for events of no particular PMU.
+fn generic_type(t: u32) -> String {
+    match t {
+        0 => "hardware".into(),
+        1 => "software".into(),
+        2 => "tracepoint".into(),
+        3 => "hw_cache".into(),
+        4 => "raw".into(),
+        5 => "breakpoint".into(),
+        n => format!("type{n}"),
+    }
+}
+
 fn task_row(t: &engine::TaskRow) -> TaskRow {
     let r = &t.counts.reads;
     TaskRow {
@@ -89,10 +57,7 @@ fn task_row(t: &engine::TaskRow) -> TaskRow {
             .events
             .iter()
             .map(|e| UserEvent {
-                pmu: e
-                    .pmu
-                    .clone()
-                    .unwrap_or_else(|| format!("type{}", e.attr_type)),
+                pmu: e.pmu.clone().unwrap_or_else(|| generic_type(e.attr_type)),
                 counter: e.counter,
                 enabled: e.enabled,
             })
@@ -211,25 +176,5 @@ mod tests {
         e.fill(&mut snap);
         assert!(snap.tasks.is_empty());
         assert_eq!(snap.cpus.len(), 4, "facts survive a reset");
-    }
-
-    #[test]
-    fn sysfs_facts_convert_for_the_engine() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let f = sys::Facts::read(&root.join("arm64-hetero"));
-        let e = engine_facts(&f);
-        assert_eq!(e.arch, engine::Arch::Aarch64);
-        assert_eq!(e.cpus.len(), f.cpus.len());
-        let (a, b) = (e.cpu_pmu(0), e.cpu_pmu(2));
-        assert!(a.is_some() && b.is_some() && a != b, "{a:?} {b:?}");
-        for p in f.core_pmus() {
-            assert!(
-                e.pmu(p.type_id).expect("core pmu kept").user_read,
-                "{}",
-                p.name
-            );
-        }
-        let x86 = engine_facts(&sys::Facts::read(&root.join("x86-vm")));
-        assert!(!x86.has_hardware_pmu());
     }
 }

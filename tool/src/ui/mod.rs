@@ -157,12 +157,15 @@ fn run_live(
     demo: bool,
 ) -> anyhow::Result<ExitCode> {
     let facts = crate::sys::Facts::live();
-    let engine = Engine::new(engine_model::engine_facts(&facts));
+    let engine = Engine::new(crate::report::facts::from_sys(&facts));
     let mut opts = SourceOptions::from_target(t);
     opts.quiet_child = !no_tui;
     let rt = runtime()?;
     rt.block_on(async move {
         // Load and start before touching the terminal: errors print as one plain line.
+        if !no_tui {
+            eprintln!("pmuwatch: loading probes ...");
+        }
         let src = LiveSource::start(&opts)?;
         let mut app = App::new(Source {
             target: target_label(t, &src, demo),
@@ -241,7 +244,7 @@ pub fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let reader = crate::trace::open(&a.file)?;
     let meta = reader.meta().clone();
     drop(reader);
-    let facts = engine_model::facts_from_json(&meta.facts);
+    let facts = crate::report::facts::from_meta(&meta.facts).unwrap_or_default();
     let coverage: Coverage = serde_json::from_value(meta.coverage.clone()).unwrap_or_default();
     let what = if meta.target.system_wide {
         "system-wide".to_string()

@@ -1,5 +1,5 @@
-//! Two header lines: counts (drops first: never cut off), target, replay position; then the
-//! attach methods in use, so exact and modelled values are told apart.
+//! Two header lines: counts (drops early: never cut off) and the replay position; then the
+//! target and the attach methods in use, so exact and modelled values are told apart.
 
 use ratatui::{buffer::Buffer, layout::Rect, style::Style};
 
@@ -45,14 +45,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, t: Theme) {
     if c.lost == 0 {
         x = put(buf, area, x, 0, "lost 0", Style::new());
     } else {
-        let mut s = format!("LOST {}", compact(c.lost));
-        let per_cpu: Vec<String> = c
-            .lost_by_cpu
+        // The total, and the CPUs that lost most (all of them are in the text summary).
+        let mut worst: Vec<(u32, u64)> = c.lost_by_cpu.iter().map(|(c, n)| (*c, *n)).collect();
+        worst.sort_by_key(|&(cpu, n)| (std::cmp::Reverse(n), cpu));
+        let mut per_cpu: Vec<String> = worst
             .iter()
-            .take(4)
+            .take(2)
             .map(|(cpu, n)| format!("cpu{cpu}:{}", compact(*n)))
             .collect();
-        s.push_str(&format!(" ({})", per_cpu.join(" ")));
+        if worst.len() > 2 {
+            per_cpu.push(format!("+{} cpus", worst.len() - 2));
+        }
+        let s = format!("LOST {} ({})", compact(c.lost), per_cpu.join(" "));
         x = put(buf, area, x, 0, &s, t.alarm());
     }
     let snap = &app.shown.snap;
@@ -68,24 +72,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, t: Theme) {
         ),
         Style::new(),
     );
-    if let Some(r) = &app.replay {
-        let tenths = |ns: u64| format!("{:.1}", ns.saturating_sub(r.start_ns) as f64 / 1e9);
-        let end = r
-            .end_ns
-            .map(|e| format!("/{}", tenths(e)))
-            .unwrap_or_default();
-        x = put(
-            buf,
-            area,
-            x,
-            0,
-            &format!("at {}{end}s x{}  ", tenths(r.pos_ns), r.speed),
-            t.title(),
-        );
-    }
-    put(buf, area, x, 0, &app.source.target, t.title());
+    let _ = x;
 
-    let x = put(buf, area, 1, 1, "probes: ", t.dim());
+    // Line 2: what is watched, then how (cut at the right edge; `?` lists it all).
+    let x = put(buf, area, 1, 1, &app.source.target, t.title());
+    let x = put(buf, area, x, 1, "  probes: ", t.dim());
     if app.source.coverage.is_empty() {
         put(buf, area, x, 1, "(none reported)", t.dim());
     } else {

@@ -189,15 +189,32 @@ impl App {
             put(buf, area, x, 0, &label, style);
         }
         let state = match &self.replay {
-            Some(r) if r.done => "END",
-            Some(r) if !r.playing => "PAUSED",
-            Some(_) => "PLAYING",
-            None if self.paused => "PAUSED (still counting)",
-            None => "",
+            Some(r) => {
+                let word = if r.done {
+                    "END"
+                } else if r.playing {
+                    "PLAYING"
+                } else {
+                    "PAUSED"
+                };
+                let tenths = |ns: u64| format!("{:.1}", ns.saturating_sub(r.start_ns) as f64 / 1e9);
+                let end = r
+                    .end_ns
+                    .map(|e| format!("/{}", tenths(e)))
+                    .unwrap_or_default();
+                let speed = if r.speed >= 1.0 {
+                    format!("x{:.0}", r.speed)
+                } else {
+                    format!("x1/{:.0}", 1.0 / r.speed)
+                };
+                format!("{word} {}{end}s {speed}", tenths(r.pos_ns))
+            }
+            None if self.paused => "PAUSED (still counting)".to_string(),
+            None => String::new(),
         };
         if !state.is_empty() {
             let x = area.width.saturating_sub(state.len() as u16 + 1);
-            put(buf, area, x, 0, state, t.alarm());
+            put(buf, area, x, 0, &state, t.alarm());
         }
     }
 

@@ -61,7 +61,12 @@ fn columns(width: u16) -> Vec<Col> {
 
 /// `a53#3`: the PMU's short name and the counter; `-off` when disabled.
 fn event_label(e: &UserEvent) -> String {
-    let short = e.pmu.rsplit('_').next().unwrap_or(&e.pmu);
+    let short = match e.pmu.as_str() {
+        "software" => "sw",
+        "hardware" => "hw",
+        "tracepoint" => "tp",
+        p => p.rsplit('_').next().unwrap_or(p),
+    };
     let mut s = short.to_string();
     if let Some(c) = e.counter {
         s.push_str(&format!("#{c}"));
