@@ -5,6 +5,7 @@
 use aya::Ebpf;
 
 use super::{
+    attach::Kernel,
     coverage::{Coverage, Method, Status},
     tracepoint,
 };
@@ -33,6 +34,15 @@ const CALLS: [(&str, &str, &[&str]); 6] = [
 /// A refused pair leaves the others working; only a program missing from the object (a build
 /// mismatch) is an error.
 pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
+    attach_skipping(ebpf, cov, false)
+}
+
+/// As [`attach`], honouring the loader's methods to skip (tracepoints are the only method).
+pub fn attach_with(ebpf: &mut Ebpf, k: &Kernel<'_>, cov: &mut Coverage) -> anyhow::Result<()> {
+    attach_skipping(ebpf, cov, k.skip.contains(&Method::Tracepoint))
+}
+
+fn attach_skipping(ebpf: &mut Ebpf, cov: &mut Coverage, skip: bool) -> anyhow::Result<()> {
     for (signal, call, args) in CALLS {
         let enter = format!("sys_enter_{call}");
         let exit = format!("sys_exit_{call}");
@@ -42,10 +52,14 @@ pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
                 anyhow::bail!("eBPF program {prog} missing from the embedded object");
             }
         }
-        let status = match attach_pair(ebpf, args, &enter, &exit) {
-            Ok(()) => Status::Active,
-            Err(Refusal::Layout(r)) => Status::Unavailable(r),
-            Err(Refusal::Kernel(r)) => Status::Refused(r),
+        let status = if skip {
+            Status::Unavailable("skipped on request".into())
+        } else {
+            match attach_pair(ebpf, args, &enter, &exit) {
+                Ok(()) => Status::Active,
+                Err(Refusal::Layout(r)) => Status::Unavailable(r),
+                Err(Refusal::Kernel(r)) => Status::Refused(r),
+            }
         };
         cov.push(signal, &hook, Method::Tracepoint, status);
     }

@@ -17,6 +17,7 @@ const TP_BTF: Try<'static> = Try::TpBtf {
     tp: "signal_generate",
 };
 const TRACEPOINT_PROG: &str = "trap_signal_generate_tp";
+const HOOK: &str = "signal/signal_generate";
 
 /// Fields of `signal/signal_generate` the fallback program reads, at these offsets.
 const TRACEPOINT_LAYOUT: [(&str, u32); 4] = [("sig", 8), ("code", 16), ("pid", 36), ("result", 44)];
@@ -30,7 +31,22 @@ pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
         kprobes: false,
         skip: &[],
     };
-    if first_of(ebpf, &k, cov, SIGNAL, &[TP_BTF]).is_none() {
+    attach_with(ebpf, &k, cov)
+}
+
+/// As [`attach`], with the loader's view of the kernel (BTF, methods to skip).
+pub fn attach_with(ebpf: &mut Ebpf, k: &Kernel<'_>, cov: &mut Coverage) -> anyhow::Result<()> {
+    if first_of(ebpf, k, cov, SIGNAL, &[TP_BTF]).is_some() {
+        return Ok(());
+    }
+    if k.skip.contains(&Method::Tracepoint) {
+        cov.push(
+            SIGNAL,
+            HOOK,
+            Method::Tracepoint,
+            Status::Unavailable("skipped on request".into()),
+        );
+    } else {
         attach_fallback(ebpf, cov);
     }
     Ok(())
@@ -38,7 +54,6 @@ pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
 
 /// The fallback alone: plain tracepoint, no ip. Public so that it can be tested and forced.
 pub fn attach_fallback(ebpf: &mut Ebpf, cov: &mut Coverage) {
-    let hook = "signal/signal_generate";
     let status = match tracepoint::check("signal", "signal_generate", &TRACEPOINT_LAYOUT) {
         Err(r) => Status::Unavailable(r),
         Ok(()) => match tracepoint::attach(ebpf, TRACEPOINT_PROG, "signal", "signal_generate") {
@@ -46,5 +61,5 @@ pub fn attach_fallback(ebpf: &mut Ebpf, cov: &mut Coverage) {
             Err(r) => Status::Refused(r),
         },
     };
-    cov.push(SIGNAL, hook, Method::Tracepoint, status);
+    cov.push(SIGNAL, HOOK, Method::Tracepoint, status);
 }
