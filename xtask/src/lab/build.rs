@@ -91,7 +91,9 @@ pub fn initramfs(lab: &Path, pmuwatch: &Path, mrs_cycles: &Path) -> anyhow::Resu
     a.file("/bin/mrs-cycles", 0o755, &read(mrs_cycles)?);
     a.file("/init", 0o755, &read(&src.join("init"))?);
     a.file("/lab/lib.sh", 0o644, &read(&src.join("lib.sh"))?);
-    a.file("/bin/mrs-all.sh", 0o755, &read(&src.join("mrs-all.sh"))?);
+    for script in ["mrs-all.sh", "flip-workload.sh"] {
+        a.file(&format!("/bin/{script}"), 0o755, &read(&src.join(script))?);
+    }
     let mut scripts: Vec<_> = fs::read_dir(src.join("scenarios"))?
         .filter_map(Result::ok)
         .map(|e| e.path())
