@@ -102,3 +102,81 @@ fn describe(reads: &[&super::console::Mrs]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The checks on real consoles kept from lab runs (lab/fixtures/), and on the same consoles
+/// with one fact changed: each change must turn a check to FAIL.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::checks::Verdict;
+
+    const PUA0_61: &str = include_str!("../../../lab/fixtures/6.1-pua0.log");
+    const HETERO_612: &str = include_str!("../../../lab/fixtures/6.12-hetero.log");
+
+    fn failed(s: Scenario, series: &str, console: &str) -> Vec<String> {
+        s.check(series, &Console::parse(console))
+            .0
+            .into_iter()
+            .filter(|c| c.verdict == Verdict::Fail)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn recorded_runs_pass() {
+        assert_eq!(failed(Scenario::Pua0, "6.1", PUA0_61), Vec::<String>::new());
+        assert_eq!(
+            failed(Scenario::Hetero, "6.12", HETERO_612),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_trap_that_is_not_a_counter_read_fails() {
+        // PMCR_EL0 (CRm=12) instead of PMEVCNTR0_EL0.
+        let c = PUA0_61.replace(r#""insn":"00e83bd5""#, r#""insn":"009c3bd5""#);
+        assert_eq!(
+            failed(Scenario::Pua0, "6.1", &c),
+            ["tool: every trap decoded"]
+        );
+    }
+
+    #[test]
+    fn a_tool_count_off_by_one_fails() {
+        let c = PUA0_61.replacen(r#""perf_opens": 2"#, r#""perf_opens": 3"#, 1);
+        assert_ne!(c, PUA0_61);
+        assert_eq!(
+            failed(Scenario::Pua0, "6.1", &c),
+            ["tool = demo: syscalls, traps, migrations"]
+        );
+    }
+
+    #[test]
+    fn the_wrong_kernel_or_hooks_fail() {
+        let f = failed(Scenario::Pua0, "6.12", PUA0_61);
+        assert!(f.contains(&"kernel".to_string()), "{f:?}");
+        assert!(f.contains(&"tool: best hooks".to_string()), "{f:?}");
+    }
+
+    #[test]
+    fn a_finding_on_a_cpu_of_its_own_pmu_fails() {
+        // The a72 PMU's findings name CPUs 0-1; say 2-3 (its own CPUs) instead.
+        let c = HETERO_612.replacen(
+            r#""cpus": [        0,        1      ],      "evidence""#,
+            r#""cpus": [        2,        3      ],      "evidence""#,
+            1,
+        );
+        assert_ne!(c, HETERO_612, "fixture layout changed");
+        assert_eq!(
+            failed(Scenario::Hetero, "6.12", &c),
+            ["tool: findings name the right CPUs and PMUs"]
+        );
+    }
+
+    #[test]
+    fn a_console_cut_short_fails_the_doctor_and_the_tool() {
+        let cut: String = HETERO_612.lines().take(12).collect::<Vec<_>>().join("\n");
+        let f = failed(Scenario::Hetero, "6.12", &cut);
+        assert!(f.iter().any(|n| n.starts_with("doctor")), "{f:?}");
+    }
+}
