@@ -135,7 +135,52 @@ pub fn attach_pid(pid: u32, targets: &mut HashMap<MapData, u32, u8>) -> anyhow::
     // Resolve a thread id to its process: TARGETS holds thread group ids.
     let tgid = tgid_of(pid).ok_or_else(gone)?;
     targets.insert(tgid, 1, 0)?;
+    // Children it forked before we started are part of it too; later ones follow in the
+    // kernel. A child that exits meanwhile is simply not found.
+    for d in descendants(tgid, &process_parents()) {
+        let _ = targets.insert(d, 1, 0);
+    }
     Ok(Target::Pid { pid: tgid, pidfd })
+}
+
+/// (pid, parent pid) of every process in /proc.
+pub fn process_parents() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, parent_from_stat(&stat)?))
+        })
+        .collect()
+}
+
+/// The parent pid from a `/proc/PID/stat` line (the field after the `(comm)`, which may itself
+/// hold spaces and parentheses).
+pub fn parent_from_stat(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every process below `root` in the (pid, ppid) list, breadth first.
+pub fn descendants(root: u32, parents: &[(u32, u32)]) -> Vec<u32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(pid, ppid)| *ppid == p && *pid != root && !found.contains(pid))
+                .map(|(pid, _)| *pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Thread group id of `tid` from /proc.
@@ -214,5 +259,26 @@ impl Target {
         }
         let _ = child.kill();
         *status = child.wait().ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parent_survives_odd_names() {
+        assert_eq!(parent_from_stat("42 (a) b) c) S 7 42 42 0"), Some(7));
+        assert_eq!(parent_from_stat("1 (init) S 0 1 1"), Some(0));
+        assert_eq!(parent_from_stat("garbage"), None);
+    }
+
+    #[test]
+    fn descendants_are_found_transitively_without_loops() {
+        let parents = [(2, 1), (3, 2), (4, 3), (5, 1), (6, 9), (1, 4)];
+        let mut d = descendants(1, &parents);
+        d.sort();
+        assert_eq!(d, vec![2, 3, 4, 5]);
+        assert!(descendants(6, &parents).is_empty());
     }
 }
