@@ -63,10 +63,33 @@ pub struct FdKey {
     pub fd: u32,
 }
 
+/// What is known of an open perf fd.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FdInfo {
+    /// [`EXEC_GEN`] of the process when the fd was opened.
+    pub exec_gen: u32,
+    /// 1 when opened with `PERF_FLAG_FD_CLOEXEC`: the fd is gone after the next exec.
+    pub cloexec: u32,
+}
+
 /// Perf fds of target processes: set by a successful `perf_event_open`, removed by `close`.
 /// LRU so that fds of processes that exited without closing them cannot fill the map.
 #[map]
-pub static PERF_FDS: LruHashMap<FdKey, u8> = LruHashMap::with_max_entries(65536, 0);
+pub static PERF_FDS: LruHashMap<FdKey, FdInfo> = LruHashMap::with_max_entries(65536, 0);
+
+/// Successful execs per target process (absent = 0). An exec closes the close-on-exec perf
+/// fds without a `close` call; their entries go stale, and this counter tells them apart.
+#[map]
+static EXEC_GEN: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+
+const PERF_FLAG_FD_CLOEXEC: u64 = 8;
+
+#[inline(always)]
+fn exec_gen(tgid: u32) -> u32 {
+    // SAFETY: copied out.
+    unsafe { EXEC_GEN.get(tgid) }.copied().unwrap_or(0)
+}
 
 /// The head of `struct perf_event_attr` up to `config2` (`PERF_ATTR_SIZE_VER1`, 72 bytes).
 /// The layout is user ABI (include/uapi/linux/perf_event.h): it never changes.
@@ -154,8 +177,12 @@ fn is_perf_fd(tgid: u32, fd: u64) -> bool {
         tgid,
         fd: fd as u32,
     };
-    // SAFETY: only tested for presence.
-    unsafe { PERF_FDS.get(key) }.is_some()
+    // SAFETY: copied out.
+    match unsafe { PERF_FDS.get(key) }.copied() {
+        // A close-on-exec fd from before the last exec is closed, whatever the map says.
+        Some(info) => info.cloexec == 0 || info.exec_gen == exec_gen(tgid),
+        None => false,
+    }
 }
 
 /// Stashes a call on a perf fd (argument 0 is the fd, except for `mmap`).
@@ -224,7 +251,11 @@ pub fn sys_exit_perf_event_open(ctx: TracePointContext) -> u32 {
             fd: ret as u32,
         };
         // A full LRU map evicts its oldest fd; the map is sized far above what targets open.
-        let _ = PERF_FDS.insert(key, 1, 0);
+        let info = FdInfo {
+            exec_gen: exec_gen(tgid),
+            cloexec: (args[4] & PERF_FLAG_FD_CLOEXEC != 0) as u32,
+        };
+        let _ = PERF_FDS.insert(key, info, 0);
     }
     0
 }
@@ -391,5 +422,28 @@ pub fn sys_exit_close(ctx: TracePointContext) -> u32 {
             ret: ret(&ctx),
         });
     }
+    0
+}
+
+// ---- exec ------------------------------------------------------------------------------------
+
+/// A successful `execve`/`execveat` of a target: its close-on-exec perf fds are gone.
+#[inline(always)]
+fn count_exec(ctx: &TracePointContext) {
+    let (tgid, _) = current_ids();
+    if ret(ctx) == 0 && is_target(tgid) {
+        let _ = EXEC_GEN.insert(tgid, exec_gen(tgid).wrapping_add(1), 0);
+    }
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_execve")]
+pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
+    count_exec(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_execveat")]
+pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
+    count_exec(&ctx);
     0
 }

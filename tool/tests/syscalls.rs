@@ -731,3 +731,115 @@ fn has_hardware_pmu() -> bool {
             })
             .unwrap_or(false)
 }
+
+/// Opens a close-on-exec perf fd A and an inheritable one B, then execs a shell that opens
+/// files (getting A's number back: the loader's libraries, /dev/null) and closes B. Never
+/// returns on success.
+fn exec_script(log: &Log) -> i32 {
+    // Only 0..2 open: A and B get 3 and 4, and the shell's first open gets A's number back.
+    // SAFETY: closes inherited fds of this child only.
+    unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
+    let sw = Attr {
+        type_: PERF_TYPE_SOFTWARE,
+        size: size_of::<Attr>() as u32,
+        config: PERF_COUNT_SW_TASK_CLOCK,
+        flags: ATTR_FLAGS,
+        ..Attr::default()
+    };
+    if open(log, sw, 0) < 0 {
+        return 1;
+    }
+    // SAFETY: as in `open`, without PERF_FLAG_FD_CLOEXEC.
+    let b = unsafe { libc::syscall(libc::SYS_perf_event_open, &raw const sw, 0, -1, -1, 0) };
+    if b < 0 {
+        return 2;
+    }
+    log.push(Seen::Open {
+        attr_type: sw.type_,
+        attr_size: sw.size,
+        config: sw.config,
+        config1: 0,
+        config2: 0,
+        attr_flags: sw.flags,
+        pid: 0,
+        cpu: -1,
+        group_fd: -1,
+        flags: 0,
+        ret: b,
+    });
+    // The shell closes B: that close must still be seen after the exec.
+    log.push(Seen::Close {
+        fd: b as i32,
+        ret: 0,
+    });
+    // B's number as a C string, without allocating.
+    let mut num = [0u8; 12];
+    let mut digits = [0u8; 10];
+    let (mut v, mut n) = (b as u32, 0);
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        num[i] = digits[n - 1 - i];
+    }
+    let argv = [
+        c"sh".as_ptr(),
+        c"-c".as_ptr(),
+        c"exec 7</dev/null; eval \"exec $0>&-\"".as_ptr(),
+        num.as_ptr().cast(),
+        ptr::null(),
+    ];
+    // SAFETY: NUL-terminated strings and argv.
+    unsafe { libc::execv(c"/bin/sh".as_ptr(), argv.as_ptr()) };
+    3
+}
+
+#[test]
+fn close_on_exec_perf_fds_are_forgotten_at_exec_and_inherited_ones_kept() {
+    if !is_root() {
+        return;
+    }
+    let mut ebpf = load();
+    let mut cov = Coverage::default();
+    syscalls::attach(&mut ebpf, &mut cov).expect("attach syscalls");
+    assert_eq!(
+        cov.in_use(syscalls::EXEC_SIGNAL).map(|a| a.method),
+        Some(Method::Tracepoint),
+        "{cov:?}"
+    );
+    let log = SharedLog::new();
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe fills two fds.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child only makes raw libc calls and ends in exec or _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // SAFETY: in the child: wait for the go byte, then the script.
+        unsafe {
+            libc::close(fds[1]);
+            let mut b = 0u8;
+            libc::read(fds[0], (&raw mut b).cast(), 1);
+            libc::close(fds[0]);
+            libc::_exit(exec_script(log.log()));
+        }
+    }
+    // SAFETY: parent's side of the pipe.
+    unsafe { libc::close(fds[0]) };
+    add_target(&mut ebpf, pid);
+    Child { pid, go: fds[1] }.run();
+    let (events, dropped) = drain(&mut ebpf);
+    assert_eq!(dropped, 0);
+    // The shell's own munmaps are reported too (every munmap is); the rest must be exact.
+    let got: Vec<Seen> = events
+        .iter()
+        .filter_map(seen)
+        .filter(|s| !matches!(s, Seen::Munmap { .. }))
+        .collect();
+    assert_eq!(got, log.log().items());
+}

@@ -63,7 +63,34 @@ fn attach_skipping(ebpf: &mut Ebpf, cov: &mut Coverage, skip: bool) -> anyhow::R
         };
         cov.push(signal, &hook, Method::Tracepoint, status);
     }
+    let status = if skip {
+        Status::Unavailable("skipped on request".into())
+    } else {
+        attach_exec(ebpf)
+    };
+    cov.push(
+        EXEC_SIGNAL,
+        "syscalls/sys_exit_execve",
+        Method::Tracepoint,
+        status,
+    );
     Ok(())
+}
+
+/// Coverage signal of exec tracking: without it, a close-on-exec perf fd's number reused
+/// after an exec in the same process is taken for a perf fd.
+pub const EXEC_SIGNAL: &str = "perf_fd_exec";
+
+fn attach_exec(ebpf: &mut Ebpf) -> Status {
+    for name in ["sys_exit_execve", "sys_exit_execveat"] {
+        if let Err(r) = tracepoint::check("syscalls", name, &[("ret", RET)]) {
+            return Status::Unavailable(r);
+        }
+        if let Err(r) = tracepoint::attach(ebpf, name, "syscalls", name) {
+            return Status::Refused(format!("{name}: {r}"));
+        }
+    }
+    Status::Active
 }
 
 enum Refusal {
