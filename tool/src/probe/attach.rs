@@ -165,8 +165,13 @@ pub fn short(stage: &str, e: &(dyn std::error::Error + 'static)) -> String {
         if let Some(io) = err.downcast_ref::<std::io::Error>()
             && let Some(n) = io.raw_os_error()
         {
-            let text = std::io::Error::from_raw_os_error(n).to_string();
-            let text = text.split(" (os error").next().unwrap_or("").to_string();
+            // 524 is kernel-internal (ENOTSUPP): libc has no text for it.
+            let text = if n == 524 {
+                "not supported by this kernel".to_string()
+            } else {
+                let t = std::io::Error::from_raw_os_error(n).to_string();
+                t.split(" (os error").next().unwrap_or("").to_string()
+            };
             return format!("{stage}: {} ({text})", errno_name(n));
         }
         cur = err.source();
@@ -211,6 +216,11 @@ mod tests {
     fn errors_are_one_short_line_with_the_errno() {
         let e = std::io::Error::from_raw_os_error(libc::EPERM);
         assert_eq!(short("load", &e), "load: EPERM (Operation not permitted)");
+        let e = std::io::Error::from_raw_os_error(524);
+        assert_eq!(
+            short("attach", &e),
+            "attach: ENOTSUPP (not supported by this kernel)"
+        );
         let e = anyhow::anyhow!("line one. Verifier output: lots\nmore");
         let e: &(dyn std::error::Error + 'static) = e.as_ref();
         assert_eq!(short("attach", e), "attach: line one");
