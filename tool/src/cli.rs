@@ -93,6 +93,9 @@ pub struct DemoArgs {
     /// Write the outcome counts (JSON) here as well as to stdout.
     #[arg(long)]
     pub counts: Option<PathBuf>,
+    /// Only open hardware events of this PMU (sysfs name, e.g. armv8_cortex_a53); repeatable.
+    #[arg(long = "pmu", value_name = "NAME")]
+    pub pmus: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]

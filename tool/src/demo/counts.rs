@@ -164,7 +164,12 @@ pub struct Report {
     pub pid: u32,
     pub arch: &'static str,
     pub careless: bool,
+    /// Seconds asked for.
     pub duration_s: f64,
+    /// Seconds the readers ran (from the end of the open phase to the stop).
+    pub elapsed_s: f64,
+    /// `duration`, or the signal that ended the run early (`SIGINT`, `SIGTERM`).
+    pub stopped_by: &'static str,
     /// `hardware` (every thread got hardware events), `software` (none did), `mixed`.
     pub backend: &'static str,
     /// CPUs the readers moved across (the process's affinity at start).

@@ -15,7 +15,9 @@
 //! # Output
 //!
 //! stdout holds only the JSON report (also written to `--counts FILE`); progress goes to
-//! stderr. Top level: `version` (1), `pid`, `arch`, `careless`, `duration_s`, `backend`
+//! stderr. Top level: `version` (1), `pid`, `arch`, `careless`, `duration_s` (asked),
+//! `elapsed_s` (read for), `stopped_by` (`duration` | `SIGINT` | `SIGTERM`: an interrupted
+//! demo still reports), `backend`
 //! (`hardware` | `software` | `mixed`: which kind of events the threads hold), `cpus`, `plan`
 //! (`hardware`, `software`: the event names each thread tries, in that order), `total`
 //! (counts summed over threads), `per_thread` (list of `thread`, `tid`, `events` (`name`,
@@ -52,6 +54,7 @@ pub mod counts;
 pub mod page;
 pub mod perf;
 pub mod pmus;
+mod stop;
 pub mod trap;
 mod worker;
 
@@ -60,7 +63,7 @@ use std::{
     path::Path,
     process::ExitCode,
     sync::{Arc, atomic::AtomicBool, mpsc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -106,7 +109,20 @@ pub fn run_workload(a: &DemoArgs) -> anyhow::Result<Report> {
             format!("pass 1 to {MAX_THREADS} reader threads"),
         ));
     }
-    let plan = Arc::new(pmus::plan(Path::new(SYSFS_PMUS), Arch::host()));
+    let mut plan = pmus::plan(Path::new(SYSFS_PMUS), Arch::host());
+    if !a.pmus.is_empty() {
+        let known: Vec<String> = plan.hardware.iter().map(|e| e.pmu.clone()).collect();
+        plan.hardware.retain(|e| a.pmus.contains(&e.pmu));
+        if plan.hardware.is_empty() {
+            let mut known = known;
+            known.dedup();
+            return Err(fix(
+                format!("no hardware PMU named {}", a.pmus.join(", ")),
+                format!("pass --pmu with one of: {}", known.join(", ")),
+            ));
+        }
+    }
+    let plan = Arc::new(plan);
     let cpus = Arc::new(worker::allowed_cpus());
     let stop = Arc::new(AtomicBool::new(false));
     let guard = trap::install().map_err(|e| {
@@ -115,6 +131,9 @@ pub fn run_workload(a: &DemoArgs) -> anyhow::Result<Report> {
             "run the demo without a seccomp policy or debugger that blocks sigaction",
         )
     })?;
+    // Before any thread starts, so every thread inherits the mask and SIGINT/SIGTERM queue
+    // for the main thread: an interrupted demo still prints its counts.
+    let stop_signals = stop::StopSignals::block();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::with_capacity(a.threads);
     for thread in 0..a.threads {
@@ -160,7 +179,9 @@ pub fn run_workload(a: &DemoArgs) -> anyhow::Result<Report> {
         ));
     }
     describe_start(a, &plan, &cpus, first_error.as_deref());
-    std::thread::sleep(Duration::from_secs_f64(a.duration));
+    let started = Instant::now();
+    let stopped_by = stop_signals.wait(Duration::from_secs_f64(a.duration));
+    let elapsed_s = started.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let per_thread = join_all(handles)?;
     drop(guard);
@@ -172,6 +193,8 @@ pub fn run_workload(a: &DemoArgs) -> anyhow::Result<Report> {
         arch: std::env::consts::ARCH,
         careless: a.careless,
         duration_s: a.duration,
+        elapsed_s,
+        stopped_by,
         backend: backend(&per_thread),
         cpus: cpus.to_vec(),
         plan: PlanReport {
