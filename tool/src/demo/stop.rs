@@ -33,7 +33,8 @@ impl StopSignals {
                 return "duration";
             }
             let ts = libc::timespec {
-                tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                // At most a day per wait (the loop re-checks the deadline); fits any time_t.
+                tv_sec: left.as_secs().min(86_400) as _,
                 tv_nsec: left.subsec_nanos() as libc::c_long,
             };
             // SAFETY: valid set and timeout; siginfo not wanted.
