@@ -51,7 +51,8 @@ pub fn check(k: &mut Checks, c: &Console, s: Scenario, series: &str) {
     direct_reads(k, &mine.counts, &d["total"]);
     traps(k, c, n, &mine.counts, &d["total"]);
     let direct = count(&mine.counts, "direct_reads").unwrap_or(0) > 0;
-    findings(k, c, r, s, direct);
+    let trapped = count(&d["total"], "traps").unwrap_or(0) > 0;
+    findings(k, c, r, s, direct, trapped);
 }
 
 struct Process {
@@ -247,19 +248,26 @@ fn traps(k: &mut Checks, c: &Console, n: &str, mine: &Value, d: &Value) {
 
 /// The findings each scenario must (and must not) produce, with the right CPUs and PMUs.
 /// `direct`: the recording has direct-read records; silent wrong-PMU reads need them.
-fn findings(k: &mut Checks, c: &Console, r: &Value, s: Scenario, direct: bool) {
+/// `trapped`: the demo caught traps (after a migration, in `hetero`: timing decides).
+fn findings(k: &mut Checks, c: &Console, r: &Value, s: Scenario, direct: bool, trapped: bool) {
     let kinds: Vec<&str> = list(r, "findings")
         .filter_map(|f| f["kind"].as_str())
         .collect();
     let has = |kind: &str| kinds.contains(&kind);
+    let mut hetero = vec!["wrong-cpu-type"];
+    if direct {
+        hetero.push("silent-wrong-pmu");
+    }
+    if trapped {
+        hetero.push("trap-wrong-pmu");
+    }
     let (need, forbid): (&[&str], &[&str]) = match s {
         Scenario::Pua1 => (
             &[],
             &["trap-wrong-pmu", "silent-wrong-pmu", "sysctl-off", "trap"],
         ),
         Scenario::Pua0 => (&["sysctl-off"], &["silent-wrong-pmu"]),
-        Scenario::Hetero if direct => (&["wrong-cpu-type", "silent-wrong-pmu"], &["sysctl-off"]),
-        Scenario::Hetero => (&["wrong-cpu-type"], &["sysctl-off"]),
+        Scenario::Hetero => (&hetero, &["sysctl-off"]),
         Scenario::Flip => (&["sysctl-flipped"], &[]),
         Scenario::LeftOpen => (&[], &["trap-wrong-pmu", "silent-wrong-pmu"]),
     };
