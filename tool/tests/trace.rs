@@ -253,3 +253,22 @@ fn garbage_appended_after_a_clean_end_is_reported() {
         "{d:?}"
     );
 }
+
+#[test]
+fn the_fuzz_seeds_are_complete_traces() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/trace_reader");
+    let mut n = 0;
+    for f in std::fs::read_dir(&seeds).unwrap().flatten() {
+        let mut r = TraceReader::open(&f.path()).unwrap();
+        let events = r.by_ref().count();
+        assert!(events > 0, "{}", f.path().display());
+        assert!(
+            !r.damage().any(),
+            "{}: {}",
+            f.path().display(),
+            r.damage().describe()
+        );
+        n += 1;
+    }
+    assert!(n >= 2);
+}
