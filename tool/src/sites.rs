@@ -1,1 +1,0 @@
-//! Read-site discovery in the target's executable mappings (issue 4).
