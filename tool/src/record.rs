@@ -87,6 +87,7 @@ pub fn run(a: &RecordArgs) -> anyhow::Result<ExitCode> {
         }
     };
     meta.coverage = serde_json::to_value(source.coverage()).unwrap_or(Value::Null);
+    meta.sites = serde_json::to_value(source.sites()).unwrap_or(Value::Null);
     meta.extra
         .insert("notes".into(), json!(source.probes().notes.clone()));
     if let Some(pid) = source.target_pid() {

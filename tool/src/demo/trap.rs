@@ -68,6 +68,13 @@ extern "C" fn on_trap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
 }
 
+/// x86 breakpoint a uprobe writes over the probed instruction's first byte.
+#[cfg(target_arch = "x86_64")]
+const UPROBE_INT3: u8 = 0xcc;
+/// arm64 `BRK #0x5` a uprobe writes over the probed instruction (arch/arm64 BRK64_OPCODE_UPROBES).
+#[cfg(target_arch = "aarch64")]
+const UPROBE_BRK: u32 = 0xd420_00a0;
+
 /// Skips our own trapped counter read; false for anything else.
 #[cfg(target_arch = "x86_64")]
 unsafe fn claim(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
@@ -88,10 +95,17 @@ unsafe fn claim(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     // SAFETY: ip lies in our read function's code, which is mapped and readable; rdpmc with
     // prefixes is at most 15 bytes and the function continues after it.
     let bytes = unsafe { std::slice::from_raw_parts(ip as *const u8, 2) };
-    let Some(access) = common::insn::decode_x86(bytes) else {
-        return false;
+    // Under a uprobe on the read (pmuwatch's own read-site probes) the first byte is the
+    // breakpoint (int3) and the kernel ran a copy of rdpmc elsewhere: still our 2-byte read.
+    let len = if bytes[0] == UPROBE_INT3 {
+        2
+    } else {
+        match common::insn::decode_x86(bytes) {
+            Some(access) => access.len,
+            None => return false,
+        }
     };
-    gregs[libc::REG_RIP as usize] += i64::from(access.len);
+    gregs[libc::REG_RIP as usize] += i64::from(len);
     gregs[libc::REG_RAX as usize] = 0;
     gregs[libc::REG_RDX as usize] = 0;
     gregs[MARKER_REG as usize] = i64::from(sig);
@@ -119,16 +133,20 @@ unsafe fn claim(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     }
     // SAFETY: ip lies in our read function's code, 4-byte aligned, mapped and readable.
     let word = unsafe { (ip as *const u32).read() };
-    let Some(access) = common::insn::decode_arm64(word) else {
-        return false;
-    };
-    if !matches!(access.reg, ReadReg::Pmccntr | ReadReg::Pmevcntr) {
-        return false;
+    // Under a uprobe on the read the word is the uprobe BRK and the kernel ran a copy of the
+    // mrs elsewhere: still one of our 4-byte reads (its target register keeps junk).
+    if word != UPROBE_BRK {
+        let Some(access) = common::insn::decode_arm64(word) else {
+            return false;
+        };
+        if !matches!(access.reg, ReadReg::Pmccntr | ReadReg::Pmevcntr) {
+            return false;
+        }
+        if let Some(rt) = access.rt.filter(|&rt| rt < 31) {
+            mc.regs[usize::from(rt)] = 0;
+        }
     }
-    mc.pc += u64::from(access.len);
-    if let Some(rt) = access.rt.filter(|&rt| rt < 31) {
-        mc.regs[usize::from(rt)] = 0;
-    }
+    mc.pc += 4;
     mc.regs[MARKER_REG] = sig as u64;
     true
 }

@@ -67,20 +67,22 @@ impl Engine {
             self.dropped.untracked_task_records += 1;
         }
         // The thread's next record settles its pending direct read, unless it is the trap
-        // that read raised.
+        // that read raised: at the read's ip, or elsewhere on a copy of a counter read (a
+        // uprobe single-steps a copy of the probed instruction in its XOL page, so the fault
+        // ip is there).
         if creates_task(kind) {
-            let trap_ip = match ev {
-                Event::Trap(t) => Some(t.ip),
+            let trap = match ev {
+                Event::Trap(t) => Some((t.ip, self.decodes_as_read(t))),
                 _ => None,
             };
-            let settle = self
-                .tasks
-                .get(&h.tid)
-                .and_then(|t| t.pending)
-                .is_some_and(|p| match trap_ip {
-                    Some(ip) => !(ip == p.ip || ip == 0 || p.ip == 0),
-                    None => true,
-                });
+            let settle =
+                self.tasks
+                    .get(&h.tid)
+                    .and_then(|t| t.pending)
+                    .is_some_and(|p| match trap {
+                        Some((ip, copy)) => !(ip == p.ip || ip == 0 || p.ip == 0 || copy),
+                        None => true,
+                    });
             if settle {
                 self.settle_pending(h.tid);
             }
@@ -928,13 +930,23 @@ impl Engine {
             });
     }
 
-    fn on_trap(&mut self, h: &Header, tr: &Trap) {
-        let pending = self.take_pending(h.tid);
-        let arm = match self.facts.arch {
+    /// The trap's instruction bytes decode as a counter read on this arch.
+    fn decodes_as_read(&self, tr: &Trap) -> bool {
+        let n = (tr.insn_len as usize).min(tr.insn.len());
+        insn::decode_at(self.is_arm64(tr), &tr.insn[..n]).is_some()
+    }
+
+    fn is_arm64(&self, tr: &Trap) -> bool {
+        match self.facts.arch {
             Arch::Aarch64 => true,
             Arch::X86_64 => false,
             Arch::Unknown => tr.signo == 4,
-        };
+        }
+    }
+
+    fn on_trap(&mut self, h: &Header, tr: &Trap) {
+        let pending = self.take_pending(h.tid);
+        let arm = self.is_arm64(tr);
         let n = (tr.insn_len as usize).min(tr.insn.len());
         let decoded = insn::decode_at(arm, &tr.insn[..n]);
         let signature = if arm {

@@ -21,7 +21,10 @@ use super::{
     sysctl::Gates,
     target::{self, Target},
 };
-use crate::sys::Root;
+use crate::{
+    sites::{Site, sample::PageSampler, watch::ReadWatch},
+    sys::Root,
+};
 
 /// Ring-buffer poll period. Records are submitted without wakeups (a wakeup per context
 /// switch would feed back on itself), so the reader polls.
@@ -42,6 +45,8 @@ pub struct SourceOptions {
     pub quiet_child: bool,
     /// Attach methods not to try (exercises the fallbacks; see `coverage()`).
     pub skip_methods: Vec<super::coverage::Method>,
+    /// No uprobes on read sites: sample the targets' perf pages instead.
+    pub no_read_probes: bool,
 }
 
 impl SourceOptions {
@@ -56,6 +61,7 @@ impl SourceOptions {
                 .map(Duration::from_secs_f64),
             quiet_child: false,
             skip_methods: Vec::new(),
+            no_read_probes: t.no_read_probes,
         }
     }
 }
@@ -108,6 +114,10 @@ pub struct LiveSource {
     pending: Vec<Event>,
     /// Reused decode buffer.
     scratch: Vec<Event>,
+    /// Uprobes on the targets' read sites.
+    reads: ReadWatch,
+    /// `--no-read-probes`: perf page sampling instead.
+    sampler: Option<PageSampler>,
 }
 
 /// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` uses, so user records sort with
@@ -172,6 +182,29 @@ impl LiveSource {
         let mut targets_map: HashMap<MapData, u32, u8> =
             HashMap::try_from(take(&mut probes, "TARGETS")?)?;
         let gates = Gates::read(&Root::new("/"));
+        // Read sites of a spawned command are probed before it runs; those of libraries it
+        // maps later, and of `-p`/system-wide readers, when their first perf syscall is seen.
+        let mut reads = ReadWatch::default();
+        if !opts.no_read_probes {
+            if let Some(exe) = opts
+                .command
+                .first()
+                .and_then(|c| crate::sites::watch::resolve_command(c))
+            {
+                reads.add_file(&mut probes.ebpf, &exe);
+            }
+            if let Some(pid) = opts.pid {
+                reads.add_pid(&mut probes.ebpf, pid);
+            }
+            reads.report(&mut probes.coverage);
+        } else {
+            probes.coverage.push(
+                "direct reads",
+                "perf mmap pages (pidfd_getfd + own read-only mapping)",
+                super::coverage::Method::Sampling,
+                super::coverage::Status::Active,
+            );
+        }
 
         let target = if let Some(pid) = opts.pid {
             target::attach_pid(pid, &mut targets_map)?
@@ -199,6 +232,8 @@ impl LiveSource {
             stats: SourceStats::default(),
             pending: Vec::new(),
             scratch: Vec::new(),
+            reads,
+            sampler: opts.no_read_probes.then(PageSampler::default),
         };
         src.pending.push(event(
             src.gates.record(user_header::<common::Sysctl>(0, 0, 0)),
@@ -216,6 +251,11 @@ impl LiveSource {
 
     pub fn probes(&self) -> &Probes {
         &self.probes
+    }
+
+    /// Read sites found so far (ids match `DirectRead::site`).
+    pub fn sites(&self) -> &[Site] {
+        self.reads.sites()
     }
 
     pub fn stats(&self) -> SourceStats {
@@ -306,12 +346,26 @@ impl LiveSource {
             }
         }
         self.stats.records += fresh.len() as u64;
+        if let Some(s) = &mut self.sampler {
+            s.observe(&fresh);
+        } else {
+            let before = self.reads.sites().len();
+            self.reads.observe(&mut self.probes.ebpf, &fresh);
+            if self.reads.sites().len() != before {
+                self.reads.report(&mut self.probes.coverage);
+            }
+        }
         for ev in fresh.drain(..) {
             // A task's name record goes before its first record.
             self.observe(&ev, out);
             out.push(ev);
         }
         self.scratch = fresh;
+        if let Some(s) = &mut self.sampler {
+            // SAFETY: no preconditions; -1 (unknown) becomes u32::MAX.
+            let cpu = unsafe { libc::sched_getcpu() } as u32;
+            s.sample(monotonic_ns(), cpu, out);
+        }
         self.poll_drops(out)?;
         if self.gates_polled.elapsed() >= GATES_POLL {
             self.gates_polled = Instant::now();

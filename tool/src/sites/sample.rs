@@ -1,7 +1,12 @@
 //! `--no-read-probes`: instead of uprobes on read sites, sample the target's perf mmap pages
-//! (`struct perf_event_mmap_page`: lock, index, offset, times) through `process_vm_readv` and
-//! emit a `PageSample` when `lock` or `index` moved. Costs the target nothing; sees state, not
-//! individual reads.
+//! (`struct perf_event_mmap_page`: lock, index, offset, times) and emit a `PageSample` when
+//! `lock` or `index` moved. Costs the target nothing; sees state, not individual reads.
+//!
+//! The page cannot be read through `process_vm_readv` or `/proc/PID/mem`: perf maps it as a
+//! special mapping that remote access refuses (EFAULT / EIO, seen on 6.18). So pmuwatch takes
+//! a copy of the target's perf fd (`pidfd_getfd`) and maps the same first page read-only
+//! itself: the kernel updates one page for both mappings. Side effect on x86: pmuwatch's own
+//! mm counts as having mapped the event (CR4.PCE while pmuwatch runs; pmuwatch never reads).
 
 use std::collections::BTreeMap;
 
@@ -15,12 +20,12 @@ use common::{
 const PAGE_HEAD: usize = 56;
 const CAP_USER_RDPMC: u64 = 1 << 2;
 
-#[derive(Clone, Copy, Debug)]
 struct Page {
     tid: u32,
     fd: i32,
     len: u64,
     last: Option<(u32, u32)>,
+    view: Option<View>,
 }
 
 /// Perf pages of target processes, keyed by (tgid, address).
@@ -44,13 +49,15 @@ impl PageSampler {
                             fd: m.fd,
                             len: m.len,
                             last: None,
+                            view: View::of(m.h.pid, m.fd),
                         },
                     );
                 }
                 Event::Munmap(u) if u.ret == 0 => {
                     let (pid, lo, hi) = (u.h.pid, u.addr, u.addr.saturating_add(u.len));
-                    self.pages
-                        .retain(|&(p, a), pg| p != pid || a.saturating_add(pg.len) <= lo || a >= hi);
+                    self.pages.retain(|&(p, a), pg| {
+                        p != pid || a.saturating_add(pg.len) <= lo || a >= hi
+                    });
                 }
                 Event::Exit(x) if x.group_dead != 0 => {
                     let pid = x.h.pid;
@@ -73,7 +80,12 @@ impl PageSampler {
     pub fn sample(&mut self, now_ns: u64, cpu: u32, out: &mut Vec<Event>) {
         let mut gone = Vec::new();
         for (&(pid, addr), page) in self.pages.iter_mut() {
-            let Some(head) = read_remote(pid, addr) else {
+            let Some(head) = page
+                .view
+                .as_ref()
+                .map(View::head)
+                .or_else(|| read_remote(pid, addr))
+            else {
                 self.failed_reads += 1;
                 gone.push((pid, addr));
                 continue;
@@ -135,6 +147,75 @@ fn read_remote(pid: u32, addr: u64) -> Option<[u8; PAGE_HEAD]> {
     // SAFETY: one local iovec over our own buffer; the kernel checks the remote range.
     let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
     (n == PAGE_HEAD as isize).then_some(buf)
+}
+
+/// Our own read-only mapping of a target's perf page, through a copy of its fd.
+struct View {
+    fd: libc::c_int,
+    page: *const u8,
+}
+
+impl View {
+    fn of(pid: u32, target_fd: i32) -> Option<View> {
+        // SAFETY: plain syscalls on integers; every result is checked.
+        unsafe {
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as libc::c_int;
+            if pidfd < 0 {
+                return None;
+            }
+            let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd, target_fd, 0) as libc::c_int;
+            libc::close(pidfd);
+            if fd < 0 {
+                return None;
+            }
+            // The fd may have been closed and reused since the mmap was seen: only a perf
+            // event fd will do.
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+            if !link.to_string_lossy().contains("perf_event") {
+                libc::close(fd);
+                return None;
+            }
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                libc::close(fd);
+                return None;
+            }
+            Some(View {
+                fd,
+                page: p as *const u8,
+            })
+        }
+    }
+
+    fn head(&self) -> [u8; PAGE_HEAD] {
+        let mut b = [0u8; PAGE_HEAD];
+        for (i, d) in b.iter_mut().enumerate() {
+            // SAFETY: `page` is a live read-only mapping of at least one page; volatile
+            // because the kernel writes it concurrently.
+            *d = unsafe { self.page.add(i).read_volatile() };
+        }
+        b
+    }
+}
+
+// SAFETY: the mapping is read-only and owned by the View; reads are volatile copies.
+unsafe impl Send for View {}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping and fd, released once.
+        unsafe {
+            libc::munmap(self.page as *mut libc::c_void, 4096);
+            libc::close(self.fd);
+        }
+    }
 }
 
 const _: () = assert!(PageSample::SIZE % 8 == 0);

@@ -29,7 +29,10 @@ impl Symbols {
 
     /// The function covering `vaddr`, as `name+0xoff`.
     pub fn lookup(&self, vaddr: u64) -> Option<String> {
-        let i = self.funcs.partition_point(|f| f.0 <= vaddr).checked_sub(1)?;
+        let i = self
+            .funcs
+            .partition_point(|f| f.0 <= vaddr)
+            .checked_sub(1)?;
         let (start, size, name) = &self.funcs[i];
         // Size 0 symbols (hand-written asm) cover up to the next symbol.
         let end = if *size > 0 {

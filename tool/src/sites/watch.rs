@@ -113,11 +113,8 @@ impl ReadWatch {
                 symbol: syms.lookup(f.vaddr),
             };
             if let Err(e) = self.attach_site(ebpf, &site) {
-                self.errors.push(format!(
-                    "{} {:#x}: {e:#}",
-                    path.display(),
-                    site.file_offset
-                ));
+                self.errors
+                    .push(format!("{} {:#x}: {e:#}", path.display(), site.file_offset));
             }
             self.sites.push(site);
         }
@@ -138,11 +135,7 @@ impl ReadWatch {
         self.sites.len() - first
     }
 
-    fn program<'a>(
-        &mut self,
-        ebpf: &'a mut Ebpf,
-        name: &str,
-    ) -> anyhow::Result<&'a mut UProbe> {
+    fn program<'a>(&mut self, ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut UProbe> {
         let p: &mut UProbe = ebpf
             .program_mut(name)
             .ok_or_else(|| anyhow::anyhow!("BPF object has no {name} program"))?
@@ -183,6 +176,8 @@ impl ReadWatch {
     /// Coverage lines for the direct-read signal, as of now.
     pub fn report(&self, cov: &mut Coverage) {
         let files: HashSet<&PathBuf> = self.sites.iter().map(|s| &s.file).collect();
+        cov.attachments
+            .retain(|a| a.signal != "direct reads" && a.signal != "reader functions");
         let hook = format!("{} read sites in {} files", self.sites.len(), files.len());
         let status = if !self.errors.is_empty() && self.sites.is_empty() {
             Status::Refused(self.errors[0].clone())

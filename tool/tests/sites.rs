@@ -1,0 +1,94 @@
+//! Read sites live (root): the demo's own `rdpmc` is found, symbolised and probed; every
+//! careless read it makes is seen as a direct read and settled as the trap it raised; with
+//! `--no-read-probes` the perf pages are sampled instead.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Records the careless demo; returns (demo totals, report --json).
+fn record_demo(extra: &[&str], tag: &str) -> (Value, Value) {
+    let bin = env!("CARGO_BIN_EXE_pmuwatch");
+    let dir = std::env::temp_dir().join(format!("pmuwatch-sites-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.pmw");
+    let counts = dir.join("counts.json");
+    let out = Command::new(bin)
+        .arg("record")
+        .args(extra)
+        .arg("-o")
+        .arg(&trace)
+        .args([
+            "--",
+            bin,
+            "demo",
+            "--careless",
+            "--duration",
+            "1.5",
+            "--counts",
+        ])
+        .arg(&counts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let demo: Value = serde_json::from_str(&std::fs::read_to_string(&counts).unwrap()).unwrap();
+    let rep = Command::new(bin)
+        .args(["report", "--json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(rep.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        demo["total"].clone(),
+        serde_json::from_slice(&rep.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn every_careless_read_is_a_probed_direct_read_that_trapped() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (demo, rep) = record_demo(&[], "uprobe");
+    let totals = &rep["totals"];
+    let careless = demo["careless_reads"].as_u64().unwrap();
+    assert!(careless > 0, "the demo made no careless read: {demo}");
+    assert_eq!(totals["direct_reads"].as_u64(), Some(careless));
+    assert_eq!(totals["traps"], demo["traps"]);
+    assert_eq!(totals["reads"]["trap"], demo["traps"]);
+    assert_eq!(totals["reads"]["silent_wrong_pmu"].as_u64(), Some(0));
+    assert_eq!(totals["reads"]["pending"].as_u64(), Some(0));
+    let sites = rep["recording"]["sites"].as_array().unwrap();
+    assert!(
+        sites.iter().any(|s| s["insn"] == "rdpmc"
+            && s["symbol"]
+                .as_str()
+                .is_some_and(|n| n.contains("pmuwatch_demo_read_counter"))),
+        "demo read site not found: {sites:?}"
+    );
+}
+
+#[test]
+fn without_read_probes_the_perf_pages_are_sampled() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (demo, rep) = record_demo(&["--no-read-probes"], "sample");
+    let totals = &rep["totals"];
+    assert_eq!(totals["direct_reads"].as_u64(), Some(0));
+    assert!(totals["page_samples"].as_u64().unwrap() > 0, "{totals}");
+    // Traps are still seen by the kernel probes.
+    assert_eq!(totals["traps"], demo["traps"]);
+}
