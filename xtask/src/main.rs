@@ -1,5 +1,6 @@
 //! Project chores: set-up, demo, test, lab, bench. `cargo xtask --help`.
 
+mod bench;
 mod lab;
 mod setup;
 mod util;
@@ -36,6 +37,8 @@ enum Cmd {
     },
     /// Boot the arm64 lab (QEMU, kernels 6.1 and 6.12) and check pmuwatch in each scenario.
     Lab(lab::Args),
+    /// Overhead next to perf and bpftrace, probe cost per switch, pipeline rates, memory.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Cmd::Demo { args } => demo(&args),
         Cmd::Test { no_lint, no_lab } => test(no_lint, no_lab),
         Cmd::Lab(args) => lab::run(&args),
+        Cmd::Bench(args) => bench::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -116,6 +116,38 @@ pub fn ensure_lab() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What only `cargo xtask bench` uses, installed lazily by it (never by `test`: CI does not
+/// pay for them): linux-perf (`perf bench`, `perf record`), bpftrace, bpftool (program names).
+/// A tool that cannot be installed only drops its rows; the bench says so.
+pub fn ensure_bench() {
+    let missing: Vec<&str> = [
+        ("perf", "linux-perf"),
+        ("bpftrace", "bpftrace"),
+        ("bpftool", "bpftool"),
+    ]
+    .into_iter()
+    .filter(|(bin, _)| !succeeds(Command::new("sh").args(["-c", &format!("command -v {bin}")])))
+    .map(|(_, pkg)| pkg)
+    .collect();
+    if missing.is_empty() || !is_root() {
+        return;
+    }
+    eprintln!("setup: installing {} (bench)", missing.join(", "));
+    let ok = succeeds(Command::new("apt-get").args(["update", "-qq"]))
+        && succeeds(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+    if !ok {
+        eprintln!(
+            "setup: could not install {}; their bench rows are skipped",
+            missing.join(", ")
+        );
+    }
+}
+
 const LAB_TARGET: &str = "aarch64-unknown-linux-musl";
 
 fn rust_src() -> anyhow::Result<()> {

@@ -1,0 +1,195 @@
+//! Probe overhead: workloads timed bare and under each tracer, as ratios to bare.
+//!
+//! Each round runs every mode once, starting at a different mode each round (so no mode always
+//! follows the same neighbour); a tracer is started once per round and both workloads run
+//! under it. A ratio compares a run with the bare run of the same round.
+
+use std::process::Command;
+
+use super::{
+    Args, Bins, Row,
+    proc::{Bg, file_written, holds_programs, timed},
+    stats,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Bare,
+    PmuwatchSystemWide,
+    PmuwatchCommand,
+    PerfRecord,
+    Bpftrace,
+}
+
+const MODES: [Mode; 5] = [
+    Mode::Bare,
+    Mode::PmuwatchSystemWide,
+    Mode::PmuwatchCommand,
+    Mode::PerfRecord,
+    Mode::Bpftrace,
+];
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Bare => "bare",
+            Mode::PmuwatchSystemWide => "pmuwatch record --system-wide",
+            Mode::PmuwatchCommand => "pmuwatch record -- CMD",
+            Mode::PerfRecord => "perf record sched_switch+migrate -a",
+            Mode::Bpftrace => "bpftrace count sched_switch+migrate",
+        }
+    }
+}
+
+/// The bpftrace script: in-kernel counts of the tracepoints pmuwatch's sched programs use.
+const BPFTRACE: &str =
+    "tracepoint:sched:sched_switch, tracepoint:sched:sched_migrate_task { @[probe] = count(); }";
+
+struct Workload {
+    name: &'static str,
+    argv: Vec<String>,
+}
+
+pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
+    let workloads = [
+        Workload {
+            name: "sched pipe",
+            argv: ["perf", "bench", "sched", "pipe", "-l", &a.loops.to_string()]
+                .map(String::from)
+                .to_vec(),
+        },
+        Workload {
+            name: "self-migrate",
+            argv: vec![
+                bins.helper.display().to_string(),
+                "migrate".into(),
+                a.migrations.to_string(),
+            ],
+        },
+    ];
+    let have = |bin: &str| {
+        crate::util::succeeds(Command::new("sh").args(["-c", &format!("command -v {bin}")]))
+    };
+    let modes: Vec<Mode> = MODES
+        .into_iter()
+        .filter(|m| match m {
+            Mode::PerfRecord => have("perf"),
+            Mode::Bpftrace => have("bpftrace"),
+            _ => true,
+        })
+        .collect();
+    if !have("perf") {
+        anyhow::bail!(
+            "`perf` is missing (the sched pipe workload); fix: apt-get install linux-perf"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("pmuwatch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // secs[mode][workload][round]
+    let mut secs = vec![vec![Vec::new(); workloads.len()]; modes.len()];
+    let mut lost = Vec::new();
+    for round in 0..a.rounds.max(1) {
+        for k in 0..modes.len() {
+            let mi = (k + round) % modes.len();
+            let mode = modes[mi];
+            eprintln!(
+                "bench: overhead round {}/{}: {}",
+                round + 1,
+                a.rounds,
+                mode.name()
+            );
+            let out = dir.join("trace");
+            let _ = std::fs::remove_file(&out);
+            let mut bg = match mode {
+                Mode::PmuwatchSystemWide => Some(Bg::start(
+                    "pmuwatch record --system-wide",
+                    Command::new(&bins.pmuwatch)
+                        .args(["record", "--system-wide", "-o"])
+                        .arg(&out),
+                    |_| file_written(&out),
+                )?),
+                Mode::PerfRecord => Some(Bg::start(
+                    "perf record",
+                    Command::new("perf")
+                        .args([
+                            "record",
+                            "-q",
+                            "-e",
+                            "sched:sched_switch",
+                            "-e",
+                            "sched:sched_migrate_task",
+                            "-a",
+                            "-o",
+                        ])
+                        .arg(&out),
+                    |_| file_written(&out),
+                )?),
+                Mode::Bpftrace => Some(Bg::start(
+                    "bpftrace",
+                    Command::new("bpftrace").args(["-e", BPFTRACE]),
+                    holds_programs,
+                )?),
+                Mode::Bare | Mode::PmuwatchCommand => None,
+            };
+            for (wi, w) in workloads.iter().enumerate() {
+                let t = if mode == Mode::PmuwatchCommand {
+                    let _ = std::fs::remove_file(&out);
+                    timed(
+                        Command::new(&bins.pmuwatch)
+                            .args(["record", "-o"])
+                            .arg(&out)
+                            .arg("--")
+                            .args(&w.argv),
+                    )?
+                } else {
+                    timed(Command::new(&w.argv[0]).args(&w.argv[1..]))?
+                };
+                secs[mi][wi].push(t);
+            }
+            if let Some(bg) = bg.as_mut() {
+                let err = bg.stop();
+                if mode == Mode::PmuwatchSystemWide {
+                    lost.push(err);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut rows = Vec::new();
+    for (wi, w) in workloads.iter().enumerate() {
+        let mut bare = secs[0][wi].clone();
+        let (med, lo, hi) = stats(&mut bare);
+        rows.push(Row {
+            part: "overhead",
+            what: format!("{}: bare", w.name),
+            value: format!("{med:.3} s"),
+            note: format!("median of {}, range {lo:.3}-{hi:.3} s", bare.len()),
+        });
+        for (mi, mode) in modes.iter().enumerate().skip(1) {
+            let mut ratios: Vec<f64> = secs[mi][wi]
+                .iter()
+                .zip(&secs[0][wi])
+                .map(|(t, b)| t / b)
+                .collect();
+            let (med, lo, hi) = stats(&mut ratios);
+            rows.push(Row {
+                part: "overhead",
+                what: format!("{}: {}", w.name, mode.name()),
+                value: format!("x{med:.3}"),
+                note: format!("vs bare, {} rounds, range x{lo:.2}-x{hi:.2}", ratios.len()),
+            });
+        }
+    }
+    if let Some(last) = lost.last() {
+        let line = last.lines().last().unwrap_or("").trim();
+        if !line.is_empty() {
+            rows.push(Row {
+                part: "overhead",
+                what: "pmuwatch --system-wide, last round".into(),
+                value: String::new(),
+                note: line.to_string(),
+            });
+        }
+    }
+    Ok(rows)
+}

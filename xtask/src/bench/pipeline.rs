@@ -1,0 +1,88 @@
+//! Pipeline rates (decode, engine, recorder, chained; one core, synthetic stream) and peak
+//! memory of `pmuwatch report` on a large synthetic trace.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use super::{Bins, Row, si};
+
+pub fn rates(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
+    eprintln!("bench: pipeline rates over {events} synthetic events");
+    let out = Command::new(&bins.helper)
+        .args(["rate", &events.to_string()])
+        .output()
+        .context("could not start bench_pipeline")?;
+    if !out.status.success() {
+        bail!(
+            "bench_pipeline rate failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("bench_pipeline printed no JSON")?;
+    let rate = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    let row = |what: &str, k: &str, goal: &str| Row {
+        part: "pipeline",
+        what: what.to_string(),
+        value: format!("{}/s", si(rate(k))),
+        note: format!("events, one core, best of 3 passes{goal}"),
+    };
+    Ok(vec![
+        row("decode (ring-buffer bytes -> Event)", "decode_per_s", ""),
+        row("engine (feed)", "engine_per_s", "; goal 5 M/s"),
+        row(
+            "recorder (trace writer, zstd)",
+            "record_per_s",
+            "; goal 2 M/s",
+        ),
+        row("decode + engine + recorder", "chained_per_s", ""),
+    ])
+}
+
+pub fn memory(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
+    let dir = std::env::temp_dir().join(format!("pmuwatch-bench-mem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("big.pmw");
+    eprintln!("bench: writing a {events}-event synthetic trace");
+    crate::util::run(
+        Command::new(&bins.helper)
+            .arg("write")
+            .arg(&file)
+            .arg(events.to_string()),
+    )?;
+    let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+    eprintln!("bench: pmuwatch report on it");
+    let t = std::time::Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(&bins.pmuwatch)
+        .args(["report", "--json"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .context("could not start /usr/bin/time (apt-get install time)")?;
+    let secs = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!(
+            "pmuwatch report failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let kib: u64 = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .context("/usr/bin/time printed no peak RSS")?;
+    Ok(vec![Row {
+        part: "memory",
+        what: format!("pmuwatch report, {} events", si(events as f64)),
+        value: format!("{:.1} MiB", kib as f64 / 1024.0),
+        note: format!(
+            "peak RSS; file {:.1} MiB, read in {secs:.1} s ({}/s)",
+            size as f64 / (1 << 20) as f64,
+            si(events as f64 / secs)
+        ),
+    }])
+}
