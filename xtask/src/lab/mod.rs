@@ -140,13 +140,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for (b, r) in boots.iter().zip(&results) {
         match r {
             Ok((out, checks)) => {
-                let (p, f, s) = (
+                let (p, f, s, d) = (
                     checks.count(Verdict::Pass),
                     checks.count(Verdict::Fail),
                     checks.count(Verdict::Skip),
+                    checks.count(Verdict::Differs),
                 );
                 println!(
-                    "{:<16} {:>6.1} s  {p} passed, {f} failed, {s} skipped",
+                    "{:<16} {:>6.1} s  {p} passed, {f} failed, {s} skipped, {d} differ",
                     b.name(),
                     out.wall.as_secs_f64()
                 );

@@ -167,7 +167,7 @@ fn counts(k: &mut Checks, r: &Value, d: &Value) {
 /// `r`: the demo's process counts.
 fn direct_reads(k: &mut Checks, r: &Value, d: &Value) {
     let name = "tool = demo: direct reads by outcome";
-    if count(r, "totals.direct_reads").unwrap_or(0) == 0 {
+    if count(r, "direct_reads").unwrap_or(0) == 0 {
         return k.skip(
             name,
             "the recording holds no direct-read records (read-site uprobes)",
@@ -191,15 +191,26 @@ fn direct_reads(k: &mut Checks, r: &Value, d: &Value) {
             bad.push(line)
         }
     }
+    let total = count(r, "direct_reads").unwrap_or(0);
+    let executed: u64 = ["reads_ok", "seq_retries", "careless_reads"]
+        .iter()
+        .filter_map(|key| count(d, key))
+        .sum();
     k.check(
-        name,
-        bad.is_empty(),
-        if bad.is_empty() {
-            seen.join(", ")
-        } else {
-            format!("differ: {}; equal: {}", bad.join(", "), seen.join(", "))
-        },
+        "tool = demo: direct reads seen",
+        total == executed,
+        format!("{total} direct-read records; the demo executed {executed} counter reads"),
     );
+    if bad.is_empty() {
+        k.check(name, true, seen.join(", "));
+    } else {
+        // The split by outcome is the engine's classification; a disagreement is shown, and
+        // fails only once the engine is known to meet it (lab/README.md).
+        k.differs(
+            name,
+            format!("differ: {}; equal: {}", bad.join(", "), seen.join(", ")),
+        );
+    }
 }
 
 /// Every SIGILL the demo caught is a counter read for the tool (none left undecoded, the same
