@@ -144,11 +144,10 @@ impl Engine {
         true
     }
 
-    fn comm_of(&self, tid: u32) -> String {
-        self.tasks
-            .get(&tid)
-            .map(|t| comm_str(&t.comm))
-            .unwrap_or_default()
+    /// The task's raw `comm`; made a string only when a finding opens (no allocation on
+    /// the per-record path).
+    fn comm_of(&self, tid: u32) -> [u8; 16] {
+        self.tasks.get(&tid).map(|t| t.comm).unwrap_or_default()
     }
 
     fn record_read(
@@ -236,29 +235,32 @@ impl Engine {
         self.rates.cur.toggles_per_s += 1;
         self.count(blame, |k| k.toggles += 1);
         if per_s >= CHURN_PER_S {
-            let name = |tid: u32| {
-                let known = self.comm_of(tid);
-                if !known.is_empty() {
-                    return known;
-                }
-                comms
-                    .iter()
-                    .find(|(t, _)| *t == tid)
-                    .map(|(_, c)| comm_str(c))
-                    .unwrap_or_default()
-            };
-            let pair = top.map(|(a, b)| ((a, name(a)), (b, name(b))));
             let key = Key::new(FindingKind::ToggleChurn).cpu(cpu);
+            let tasks = &self.tasks;
             if let Some(f) = self
                 .findings
                 .hit(key, now, None, Some(cpu), &self.recent, |d| {
                     d.cpu = Some(cpu);
                 })
             {
-                f.d.rate = f.d.rate.max(per_s as u64);
                 f.d.total = total;
-                if f.d.rate == per_s as u64 {
-                    f.d.pair = pair;
+                if per_s as u64 > f.d.rate {
+                    f.d.rate = per_s as u64;
+                    let name = |tid: u32| {
+                        let known = tasks
+                            .get(&tid)
+                            .map(|t| comm_str(&t.comm))
+                            .unwrap_or_default();
+                        if !known.is_empty() {
+                            return known;
+                        }
+                        comms
+                            .iter()
+                            .find(|(t, _)| *t == tid)
+                            .map(|(_, c)| comm_str(c))
+                            .unwrap_or_default()
+                    };
+                    f.d.pair = top.map(|(a, b)| ((a, name(a)), (b, name(b))));
                 }
             }
         }
@@ -360,7 +362,7 @@ impl Engine {
         self.findings
             .hit(key, h.ts_ns, Some(h.tid), Some(h.cpu), &self.recent, |d| {
                 d.tid = h.tid;
-                d.comm = comm;
+                d.comm = comm_str(&comm);
                 d.pmu = pmu;
                 d.cpu = Some(h.cpu);
                 d.hook = true;
@@ -861,7 +863,7 @@ impl Engine {
         let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        let (pid, comm, migration) = (t.pid, comm_str(&t.comm), t.last_migration);
+        let (pid, comm, migration) = (t.pid, t.comm, t.last_migration);
         let proc = self.procs.get(&pid);
         let idx = proc.and_then(|pr| pr.event_for_counter(p.counter));
         let ev = idx.and_then(|i| proc.and_then(|pr| pr.events.get(i)));
@@ -920,7 +922,7 @@ impl Engine {
         self.findings
             .hit(key, p.ts_ns, Some(tid), cpu_note, &self.recent, |d| {
                 d.tid = tid;
-                d.comm = comm;
+                d.comm = comm_str(&comm);
                 d.pmu = pmu;
                 d.counter = counter;
                 d.reg = Some(p.reg);
@@ -973,7 +975,7 @@ impl Engine {
         let (comm, migration) = self
             .tasks
             .get(&h.tid)
-            .map(|t| (comm_str(&t.comm), t.last_migration))
+            .map(|t| (t.comm, t.last_migration))
             .unwrap_or_default();
         let (access, last_toggle) = match self.cpu_mut(h.cpu) {
             Some(c) => {
@@ -995,7 +997,7 @@ impl Engine {
         let toggle_cause = last_toggle.filter(|t| !t.on).map(|t| t.cause);
         let fill = |d: &mut super::findings::Detail| {
             d.tid = h.tid;
-            d.comm = comm.clone();
+            d.comm = comm_str(&comm);
             d.pmu = pmu;
             d.counter = counter;
             d.reg = reg;
@@ -1074,7 +1076,7 @@ impl Engine {
         let (tid, cpu) = (Some(h.tid), Some(h.cpu));
         let fill = |d: &mut super::findings::Detail| {
             d.tid = h.tid;
-            d.comm = comm.clone();
+            d.comm = comm_str(&comm);
             d.pmu = pmu;
             d.cpu = Some(h.cpu);
             d.attr_type = attr_type;

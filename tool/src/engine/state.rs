@@ -167,27 +167,20 @@ impl Process {
         {
             return Some(i);
         }
-        let mapped = |e: &&UserEvent| e.mmapped && e.rdpmc;
-        let unknown: Vec<usize> = self
-            .events
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| mapped(e) && e.counter.is_none())
-            .map(|(i, _)| i)
-            .collect();
+        // No allocation: this runs for every direct read.
+        let mapped = |e: &UserEvent| e.mmapped && e.rdpmc;
+        let unknown = |e: &UserEvent| mapped(e) && e.counter.is_none();
         if counter == Some(31) {
             // PERF_COUNT_HW_CPU_CYCLES (0) or the armv8 CPU_CYCLES event (0x11).
-            if let Some(&i) = unknown.iter().find(|&&i| {
-                let e = &self.events[i];
-                e.config & 0xffff_ffff == 0 || e.config == 0x11
-            }) {
+            let cycles = |e: &UserEvent| e.config & 0xffff_ffff == 0 || e.config == 0x11;
+            if let Some(i) = self.events.iter().position(|e| unknown(e) && cycles(e)) {
                 return Some(i);
             }
         }
-        if let Some(&i) = unknown.first() {
-            return Some(i);
-        }
-        self.events.iter().position(|e| mapped(&e))
+        self.events
+            .iter()
+            .position(unknown)
+            .or_else(|| self.events.iter().position(mapped))
     }
 }
 

@@ -8,8 +8,8 @@ use common::{Event, Kind};
 use super::{
     Engine, ReadRecord,
     findings::Finding,
-    state::{SPARK_SECONDS, Task, comm_str},
-    summary::{CpuLane, Rates, Summary, TaskRow, Totals},
+    state::{IdMap, SPARK_SECONDS, Task, comm_str},
+    summary::{CpuLane, EventInfo, Rates, Summary, TaskRow, Totals},
 };
 
 /// Schema version of [`Summary`].
@@ -53,33 +53,45 @@ impl Engine {
         self.tasks.len()
     }
 
-    /// One row per tracked task, by tid.
+    /// One row per tracked task, by tid. Events are grouped by owner in one pass, so the
+    /// cost stays linear with many threads of one process each holding events.
     pub fn task_rows(&self) -> Vec<TaskRow> {
+        let mut by_owner: IdMap<Vec<EventInfo>> = IdMap::default();
+        for (pid, p) in &self.procs {
+            for e in &p.events {
+                let owner = e.owner_tid.unwrap_or(*pid);
+                if self.tasks.get(&owner).is_some_and(|t| t.pid == *pid) {
+                    by_owner.entry(owner).or_default().push(e.info(&self.facts));
+                }
+            }
+        }
         let mut tids: Vec<u32> = self.tasks.keys().copied().collect();
         tids.sort_unstable();
         tids.iter()
-            .filter_map(|tid| self.tasks.get(tid).map(|t| self.row(t)))
+            .filter_map(|tid| {
+                let t = self.tasks.get(tid)?;
+                Some(self.row(t, by_owner.remove(tid).unwrap_or_default()))
+            })
             .collect()
     }
 
     pub fn task_row(&self, tid: u32) -> Option<TaskRow> {
-        self.tasks.get(&tid).map(|t| self.row(t))
-    }
-
-    fn row(&self, t: &Task) -> TaskRow {
+        let t = self.tasks.get(&tid)?;
         let events = self
             .procs
             .get(&t.pid)
             .map(|p| {
                 p.events
                     .iter()
-                    .filter(|e| {
-                        e.owner_tid == Some(t.tid) || (e.owner_tid.is_none() && t.tid == t.pid)
-                    })
+                    .filter(|e| e.owner_tid.unwrap_or(t.pid) == t.tid)
                     .map(|e| e.info(&self.facts))
                     .collect()
             })
             .unwrap_or_default();
+        Some(self.row(t, events))
+    }
+
+    fn row(&self, t: &Task, events: Vec<EventInfo>) -> TaskRow {
         TaskRow {
             tid: t.tid,
             pid: t.pid,
