@@ -865,7 +865,7 @@ impl Engine {
         };
         let (pid, comm, migration) = (t.pid, t.comm, t.last_migration);
         let proc = self.procs.get(&pid);
-        let idx = proc.and_then(|pr| pr.event_for_counter(p.counter));
+        let idx = proc.and_then(|pr| pr.event_for(tid, p.counter));
         let ev = idx.and_then(|i| proc.and_then(|pr| pr.events.get(i)));
         let silent = executed(&self.ctx(), proc, ev, p.cpu);
         let pmu = ev.and_then(|e| e.pmu);
@@ -986,7 +986,7 @@ impl Engine {
         };
         let proc = self.procs.get(&h.pid);
         let ev = proc
-            .and_then(|p| p.event_for_counter(counter))
+            .and_then(|p| p.event_for(h.tid, counter))
             .and_then(|i| proc.and_then(|p| p.events.get(i)));
         let cause = trap_cause(&self.ctx(), proc, ev, h.cpu, access);
         let pmu = ev.and_then(|e| e.pmu);

@@ -161,14 +161,27 @@ impl Process {
     /// The event a direct read of `counter` refers to: the one known to sit on that counter,
     /// else (arm64 31 = PMCCNTR) a cycles event, else the only mapped user-readable event
     /// without a known counter, else the first mapped user-readable one.
+    /// Events bound to the reading thread `tid` are preferred: threads of one process each
+    /// hold their own events, on the same counter numbers.
+    pub fn event_for(&self, tid: u32, counter: Option<u32>) -> Option<usize> {
+        let own = |e: &UserEvent| e.owner_tid == Some(tid);
+        self.pick(counter, &own)
+            .or_else(|| self.pick(counter, &|_| true))
+    }
+
+    #[cfg(test)]
     pub fn event_for_counter(&self, counter: Option<u32>) -> Option<usize> {
+        self.pick(counter, &|_| true)
+    }
+
+    fn pick(&self, counter: Option<u32>, ok: &dyn Fn(&UserEvent) -> bool) -> Option<usize> {
         if let Some(c) = counter
             && let Some(i) = self.events.iter().position(|e| e.counter == Some(c))
         {
             return Some(i);
         }
         // No allocation: this runs for every direct read.
-        let mapped = |e: &UserEvent| e.mmapped && e.rdpmc;
+        let mapped = |e: &UserEvent| ok(e) && e.mmapped && e.rdpmc;
         let unknown = |e: &UserEvent| mapped(e) && e.counter.is_none();
         if counter == Some(31) {
             // PERF_COUNT_HW_CPU_CYCLES (0) or the armv8 CPU_CYCLES event (0x11).
