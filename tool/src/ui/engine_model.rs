@@ -5,7 +5,7 @@ use common::{Access, Event};
 
 use super::model::{
     CpuRow, EvidenceRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow,
-    UserEvent,
+    Totals, UserEvent,
 };
 use crate::engine::{self, Engine, UserAccess};
 
@@ -46,8 +46,17 @@ fn generic_type(t: u32) -> String {
     }
 }
 
+fn reads(r: &engine::ReadCounts) -> ReadCounts {
+    ReadCounts {
+        ok: r.ok,
+        seq_retry: r.seq_retry,
+        index0_fallback: r.index0_fallback,
+        trap: r.trap,
+        silent_wrong_pmu: r.silent_wrong_pmu,
+    }
+}
+
 fn task_row(t: &engine::TaskRow) -> TaskRow {
-    let r = &t.counts.reads;
     TaskRow {
         pid: t.pid,
         tid: t.tid,
@@ -62,13 +71,7 @@ fn task_row(t: &engine::TaskRow) -> TaskRow {
                 enabled: e.enabled,
             })
             .collect(),
-        reads: ReadCounts {
-            ok: r.ok,
-            seq_retry: r.seq_retry,
-            index0_fallback: r.index0_fallback,
-            trap: r.trap,
-            silent_wrong_pmu: r.silent_wrong_pmu,
-        },
+        reads: reads(&t.counts.reads),
         migrations: t.counts.migrations,
         toggles: t.counts.toggles,
         alive: !t.exited,
@@ -127,6 +130,16 @@ impl Model for Engine {
     }
 
     fn fill(&self, snap: &mut Snapshot) {
+        let c = self.totals().counts;
+        snap.totals = Totals {
+            reads: reads(&c.reads),
+            traps: c.traps,
+            fallback_reads: c.fallback_reads,
+            migrations: c.migrations,
+            toggles: c.toggles,
+            perf_opens: c.perf_opens,
+            ioctls: c.ioctls,
+        };
         snap.tasks.clear();
         snap.tasks.extend(self.task_rows().iter().map(task_row));
         snap.cpus.clear();
@@ -140,6 +153,10 @@ impl Model for Engine {
 
     fn reset(&mut self) {
         *self = Engine::new(self.facts().clone());
+    }
+
+    fn flush(&mut self) {
+        Engine::flush(self);
     }
 }
 

@@ -314,6 +314,7 @@ fn replay_text(source: Source, engine: Engine, path: &Path) -> anyhow::Result<Ex
             break;
         }
     }
+    s.model.flush();
     s.app.dirty = true;
     s.frame();
     out.summary(&s.app)?;

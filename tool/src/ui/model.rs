@@ -18,6 +18,8 @@ pub trait Model {
     fn fill(&self, snap: &mut Snapshot);
     /// Forgets everything (replay seeks backwards by re-feeding from the start).
     fn reset(&mut self);
+    /// End of a stream (a replayed file): settle what waits for more records.
+    fn flush(&mut self) {}
 }
 
 /// Direct reads by outcome.
@@ -185,9 +187,22 @@ pub struct FindingRow {
     pub evidence: Vec<EvidenceRow>,
 }
 
+/// Whole-stream counts (exited tasks folded away by the engine included).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub reads: ReadCounts,
+    pub traps: u64,
+    pub fallback_reads: u64,
+    pub migrations: u64,
+    pub toggles: u64,
+    pub perf_opens: u64,
+    pub ioctls: u64,
+}
+
 /// Everything the views draw from the engine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    pub totals: Totals,
     pub tasks: Vec<TaskRow>,
     pub cpus: Vec<CpuRow>,
     /// Oldest first (views show newest first).

@@ -209,6 +209,8 @@ impl<M: Model> Session<M> {
             }
             self.scratch = out;
             if let Some(end) = st.ended {
+                self.model.flush();
+                self.app.dirty = true;
                 self.app.notice = Some(match end {
                     None => "end of the trace (0 restarts, <- seeks back)".to_string(),
                     Some(e) => format!("trace stops here: {e}"),

@@ -15,18 +15,6 @@ pub struct TextOut {
     findings_printed: usize,
 }
 
-fn sum_reads(app: &App) -> ReadCounts {
-    let mut r = ReadCounts::default();
-    for t in &app.shown.snap.tasks {
-        r.ok += t.reads.ok;
-        r.seq_retry += t.reads.seq_retry;
-        r.index0_fallback += t.reads.index0_fallback;
-        r.trap += t.reads.trap;
-        r.silent_wrong_pmu += t.reads.silent_wrong_pmu;
-    }
-    r
-}
-
 fn reads_text(r: &ReadCounts) -> String {
     format!(
         "reads ok {} seq-retry {} index0-fallback {} trap {} silent-wrong-pmu {}",
@@ -53,8 +41,7 @@ impl TextOut {
     fn status_line(&self, app: &App) -> String {
         let c = &app.counters;
         let snap = &app.shown.snap;
-        let migrations: u64 = snap.tasks.iter().map(|t| t.migrations).sum();
-        let toggles: u64 = snap.cpus.iter().map(|c| c.toggles).sum();
+        let tot = &snap.totals;
         format!(
             "[{}] events {} ({}/s) lost {} | tasks {} | {} | migrations {} toggles {} | findings {}",
             self.elapsed(app),
@@ -62,9 +49,9 @@ impl TextOut {
             compact(app.rates.events_per_s.round() as u64),
             c.lost,
             snap.tasks.len(),
-            reads_text(&sum_reads(app)),
-            migrations,
-            toggles,
+            reads_text(&tot.reads),
+            tot.migrations,
+            tot.toggles,
             snap.findings.len()
         )
     }
@@ -142,7 +129,13 @@ impl TextOut {
         for l in &app.source.coverage {
             writeln!(o, "  probe {l}")?;
         }
-        writeln!(o, "  {}", reads_text(&sum_reads(app)))?;
+        let tot = &snap.totals;
+        writeln!(o, "  {}", reads_text(&tot.reads))?;
+        writeln!(
+            o,
+            "  traps {} fallback-reads {} migrations {} toggles {} perf-opens {} ioctls {}",
+            tot.traps, tot.fallback_reads, tot.migrations, tot.toggles, tot.perf_opens, tot.ioctls
+        )?;
         writeln!(
             o,
             "tasks: {:>7} {:>7} {:<16} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>6}",

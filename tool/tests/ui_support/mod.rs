@@ -185,6 +185,7 @@ pub fn hetero() -> Snapshot {
         },
     ];
     Snapshot {
+        totals: Default::default(),
         tasks,
         cpus,
         findings,
