@@ -1004,10 +1004,7 @@ impl Engine {
             d.cpu = Some(h.cpu);
             d.from_cpu = from_cpu;
             // Under a read-site uprobe the fault ip is the uprobe's XOL copy; name the site.
-            d.ip = pending
-                .map(|p| p.ip)
-                .filter(|ip| *ip != 0)
-                .unwrap_or(tr.ip);
+            d.ip = pending.map(|p| p.ip).filter(|ip| *ip != 0).unwrap_or(tr.ip);
             d.signo = tr.signo;
             d.si_code = tr.si_code;
             d.trap_cause = Some(cause);
