@@ -377,11 +377,15 @@ async fn the_fallbacks_trace_the_same_lifecycle() {
             })
             .collect();
         assert!(!switches.is_empty());
+        if tracepoint_only {
+            // The incoming task may be the idle task (tid 0) on a quiet machine; the next_pid
+            // field must still have been read from the format for the others.
+            assert!(switches.iter().any(|s| s.h.tid != 0), "{switches:?}");
+        }
         for s in switches {
             if tracepoint_only {
                 assert_eq!(s.source, AccessSource::None as u8);
                 assert!(fam.contains(&s.prev_pid) || s.prev_pid == pid, "{s:?}");
-                assert_ne!(s.h.tid, 0);
             } else {
                 assert_eq!(s.source, AccessSource::Model as u8);
             }
