@@ -13,18 +13,17 @@ use aya_ebpf::{
     macros::{uprobe, uretprobe},
     programs::{ProbeContext, RetProbeContext},
 };
-use common::event::{DirectRead, ReadReg, ReaderCall};
+use common::event::{DirectRead, ReaderCall};
 
-use crate::maps::{current_ids, emit, header, is_target};
+use crate::{
+    maps::{current_ids, emit, header, is_target},
+    traps::PT_REGS_IP,
+};
 
 /// Cookie layout set by user space (tool/src/sites/attach.rs): bits 0-31 site id, 32-39 the
 /// register kind ([`ReadReg`]), 40-47 the counter number fixed by the encoding (0xff: none).
 const COUNTER_NONE: u64 = 0xff;
 
-#[cfg(bpf_target_arch = "aarch64")]
-const PT_REGS_IP: usize = core::mem::offset_of!(aya_ebpf::bindings::user_pt_regs, pc);
-#[cfg(bpf_target_arch = "x86_64")]
-const PT_REGS_IP: usize = core::mem::offset_of!(aya_ebpf::bindings::pt_regs, rip);
 /// x86 `rdpmc` takes the counter number in ECX.
 #[cfg(bpf_target_arch = "x86_64")]
 const PT_REGS_CX: usize = core::mem::offset_of!(aya_ebpf::bindings::pt_regs, rcx);
@@ -66,7 +65,7 @@ pub fn read_site(ctx: ProbeContext) -> u32 {
 
 #[cfg(bpf_target_arch = "x86_64")]
 fn counter_from_regs(ctx: &ProbeContext, reg: u32) -> u32 {
-    if reg == ReadReg::X86Rdpmc as u32 {
+    if reg == common::event::ReadReg::X86Rdpmc as u32 {
         reg_at(ctx, PT_REGS_CX) as u32
     } else {
         u32::MAX

@@ -26,9 +26,9 @@ const TRAP_SIGNAL: i32 = 11; // SIGSEGV
 
 /// Offset of the user pc in the kernel's `struct pt_regs` (arch ABI, fixed per arch).
 #[cfg(bpf_target_arch = "aarch64")]
-const PT_REGS_IP: usize = core::mem::offset_of!(aya_ebpf::bindings::user_pt_regs, pc);
+pub(crate) const PT_REGS_IP: usize = core::mem::offset_of!(aya_ebpf::bindings::user_pt_regs, pc);
 #[cfg(bpf_target_arch = "x86_64")]
-const PT_REGS_IP: usize = core::mem::offset_of!(aya_ebpf::bindings::pt_regs, rip);
+pub(crate) const PT_REGS_IP: usize = core::mem::offset_of!(aya_ebpf::bindings::pt_regs, rip);
 
 /// Instruction bytes worth reading: arm64 words are 4 bytes, x86 instructions at most 15.
 #[cfg(bpf_target_arch = "aarch64")]
