@@ -23,6 +23,11 @@ fn fixture_facts(name: &str) -> sys::Facts {
 fn write(path: &Path, facts: &sys::Facts, events: &[Event], per_block: usize) {
     let mut meta = Meta::now(vec!["pmuwatch".into()], Target::default());
     meta.facts = serde_json::to_value(facts).unwrap();
+    meta.sites = serde_json::json!([{
+        "id": 0, "file": "/opt/reader/bin/reader", "file_offset": 0x5d0, "vaddr": 0x4005d0,
+        "insn": "mrs PMCCNTR_EL0", "reg": 1, "counter": 31,
+        "symbol": "read_cycles+0x10", "line": "/src/reader/cycles.c:42"
+    }]);
     let mut w = TraceWriter::create(path, &meta).unwrap();
     for (i, e) in events.iter().enumerate() {
         w.push(e).unwrap();
@@ -85,6 +90,8 @@ fn report_numbers_equal_the_engine_fed_directly() {
     for want in [
         "Findings (",
         "fix:",
+        "Read sites (1):",
+        "#0 mrs PMCCNTR_EL0 at read_cycles+0x10 (/src/reader/cycles.c:42) in /opt/reader/bin/reader",
         "Tasks (1)",
         "reader",
         "CPUs (4)",

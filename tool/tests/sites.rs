@@ -77,6 +77,13 @@ fn every_careless_read_is_a_probed_direct_read_that_trapped() {
                 .is_some_and(|n| n.contains("pmuwatch_demo_read_counter"))),
         "demo read site not found: {sites:?}"
     );
+    // The test build carries debug info: the site has its source line.
+    assert!(
+        sites.iter().any(|s| s["line"]
+            .as_str()
+            .is_some_and(|l| l.contains("demo/counter.rs:"))),
+        "demo read site has no source line: {sites:?}"
+    );
 }
 
 #[test]

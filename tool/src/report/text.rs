@@ -17,6 +17,7 @@ pub fn render(r: &Report) -> String {
     let mut o = String::new();
     header(&mut o, r);
     findings(&mut o, r);
+    sites(&mut o, r);
     counts(&mut o, r);
     drops(&mut o, r);
     tasks(&mut o, r);
@@ -118,6 +119,39 @@ fn findings(o: &mut String, r: &Report) {
             }
             (true, true) => {}
         }
+    }
+}
+
+/// Read sites shown in text; `--json` has them all.
+const MAX_SITE_ROWS: usize = 20;
+
+/// The target's direct-read instructions: where a person goes to change the code.
+fn sites(o: &mut String, r: &Report) {
+    let Some(sites) = r.meta.sites.as_array() else {
+        return;
+    };
+    let _ = writeln!(o, "\nRead sites ({}):", sites.len());
+    if sites.is_empty() {
+        let _ = writeln!(o, "  none found (no read-site uprobes, or no direct reads)");
+        return;
+    }
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    for s in sites.iter().take(MAX_SITE_ROWS) {
+        let insn = text(&s["insn"]).unwrap_or_else(|| "?".into());
+        let at = text(&s["symbol"])
+            .unwrap_or_else(|| format!("{:#x}", s["vaddr"].as_u64().unwrap_or(0)));
+        let file = text(&s["file"]).unwrap_or_default();
+        let _ = match text(&s["line"]) {
+            Some(line) => writeln!(o, "  #{} {insn} at {at} ({line}) in {file}", s["id"]),
+            None => writeln!(o, "  #{} {insn} at {at} in {file}", s["id"]),
+        };
+    }
+    if sites.len() > MAX_SITE_ROWS {
+        let _ = writeln!(
+            o,
+            "  ... {} more (report --json has every site)",
+            sites.len() - MAX_SITE_ROWS
+        );
     }
 }
 

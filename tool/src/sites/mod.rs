@@ -1,11 +1,13 @@
 //! The target's direct counter reads: find the read sites in its executable mappings (main
-//! binary and shared libraries), symbolise them, and put uprobes there ([`watch`]); or, with
+//! binary and shared libraries), symbolise them (function+offset, and file:line where debug
+//! info is found, [`lines`]), and put uprobes there ([`watch`]); or, with
 //! `--no-read-probes`, sample its perf mmap pages instead ([`sample`]).
 //!
 //! x86 sites are found with a real instruction decoder (iced-x86: a byte grep for `0f 33`
 //! would also hit the middle of other instructions); arm64 sites by decoding every aligned
 //! word as a system-register access (`common::insn`).
 
+pub mod lines;
 pub mod procmaps;
 pub mod sample;
 pub mod scan;
@@ -34,6 +36,9 @@ pub struct Site {
     pub counter: Option<u32>,
     /// `function+0xoff` when a symbol covers the address.
     pub symbol: Option<String>,
+    /// `file:line` when the binary or its separate debug file has line tables.
+    #[serde(default)]
+    pub line: Option<String>,
 }
 
 /// A known reader function whose return value is traced (libperf, PAPI).

@@ -17,7 +17,7 @@ use aya::{
 };
 use common::Event;
 
-use super::{KNOWN_READERS, ReaderFn, Site, procmaps, scan, symbols::Symbols};
+use super::{KNOWN_READERS, ReaderFn, Site, lines::Lines, procmaps, scan, symbols::Symbols};
 use crate::probe::coverage::{Coverage, Method, Status};
 
 /// Cookie bits the `read_site` program decodes (probe-ebpf/src/reads.rs).
@@ -100,17 +100,25 @@ impl ReadWatch {
             return 0;
         };
         let syms = Symbols::read(&file);
+        // DWARF is parsed only for files that have sites.
+        let lines = if found.is_empty() {
+            None
+        } else {
+            Lines::load(path, &file)
+        };
         let first = self.sites.len();
         for f in found {
             let site = Site {
                 id: self.sites.len() as u32,
-                file: path.to_path_buf(),
+                // Absolute, so a report read elsewhere still says which file.
+                file: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
                 file_offset: f.file_offset,
                 vaddr: f.vaddr,
                 insn: scan::describe(&f.access),
                 reg: f.access.reg as u32,
                 counter: f.access.counter,
                 symbol: syms.lookup(f.vaddr),
+                line: lines.as_ref().and_then(|l| l.lookup(f.vaddr)),
             };
             if let Err(e) = self.attach_site(ebpf, &site) {
                 self.errors
@@ -226,6 +234,7 @@ mod tests {
             reg: common::event::ReadReg::Pmevcntr as u32,
             counter: Some(3),
             symbol: None,
+            line: None,
         };
         assert_eq!(cookie(&s), 7 | (3 << 32) | (3 << 40));
         s.counter = None;
