@@ -75,6 +75,7 @@ mod ingest;
 pub mod script;
 mod state;
 mod summary;
+pub mod table;
 mod views;
 
 use std::collections::{BTreeMap, VecDeque};

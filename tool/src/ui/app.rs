@@ -264,6 +264,8 @@ pub struct App {
     pub task_tid: Option<u32>,
     /// Selected finding, counted from the newest.
     pub findings: ListState,
+    /// Id of the selected finding: the selection stays on it as newer ones arrive on top.
+    pub finding_id: Option<u64>,
     /// Evidence overlay of this finding (index from the oldest: stable as findings arrive).
     pub evidence: Option<usize>,
     pub evidence_scroll: usize,
@@ -353,6 +355,19 @@ impl App {
         self.shown.at_ns = self.clock_ns.max(self.strips.latest_ns);
         self.dirty = false;
         self.reorder();
+        self.anchor_finding();
+    }
+
+    /// Keeps the finding selection on the same finding (by id) when new ones arrive on top.
+    fn anchor_finding(&mut self) {
+        let findings = &self.shown.snap.findings;
+        if let Some(id) = self.finding_id
+            && let Some(pos) = findings.iter().rev().position(|f| f.id == id)
+        {
+            self.findings.selected = pos;
+        }
+        self.findings.selected = self.findings.selected.min(findings.len().saturating_sub(1));
+        self.finding_id = self.selected_finding().map(|i| findings[i].id);
     }
 
     /// Recomputes the task display order and re-anchors the selection on its tid.
@@ -430,7 +445,12 @@ impl App {
                 self.tasks.moved(by, len);
                 self.task_tid = self.selected_task().map(|t| t.tid);
             }
-            View::Findings => self.findings.moved(by, len),
+            View::Findings => {
+                self.findings.moved(by, len);
+                self.finding_id = self
+                    .selected_finding()
+                    .map(|i| self.shown.snap.findings[i].id);
+            }
             // The log is newest first: down goes back in time.
             View::Timeline => {
                 let max = len.saturating_sub(1) as isize;

@@ -7,7 +7,7 @@ use super::model::{
     CpuRow, EvidenceRow, FindingRow, Model, ReadCounts, Running, Severity, Snapshot, TaskRow,
     Totals, UserEvent,
 };
-use crate::engine::{self, Engine, UserAccess};
+use crate::engine::{self, Engine, UserAccess, table::EventRef};
 
 fn access(a: UserAccess) -> Access {
     match a {
@@ -56,25 +56,80 @@ fn reads(r: &engine::ReadCounts) -> ReadCounts {
     }
 }
 
-fn task_row(t: &engine::TaskRow) -> TaskRow {
-    TaskRow {
-        pid: t.pid,
-        tid: t.tid,
-        comm: t.comm.clone(),
-        cpu: t.cpu,
-        events: t
-            .events
-            .iter()
-            .map(|e| UserEvent {
-                pmu: e.pmu.clone().unwrap_or_else(|| generic_type(e.attr_type)),
-                counter: e.counter,
-                enabled: e.enabled,
-            })
-            .collect(),
-        reads: reads(&t.counts.reads),
-        migrations: t.counts.migrations,
-        toggles: t.counts.toggles,
-        alive: !t.exited,
+/// Copies `to` into `into`, reusing its allocation.
+fn set(into: &mut String, to: &str) {
+    if into != to {
+        into.clear();
+        into.push_str(to);
+    }
+}
+
+/// The PMU name of an event as the views show it, looked up once per PMU type per frame.
+fn pmu_name<'a>(
+    names: &'a mut Vec<((Option<u32>, u32), String)>,
+    facts: &engine::Facts,
+    e: &EventRef,
+) -> &'a str {
+    let key = (
+        e.pmu_type,
+        if e.pmu_type.is_some() { 0 } else { e.attr_type },
+    );
+    let i = match names.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            let name = match e.pmu_type {
+                Some(p) => facts.pmu_name(p),
+                None => generic_type(e.attr_type),
+            };
+            names.push((key, name));
+            names.len() - 1
+        }
+    };
+    &names[i].1
+}
+
+/// Task rows in tid order, updated in place: with 10,000 tasks refreshed ten times a second
+/// nothing is allocated per task once the rows exist (the engine's borrowed visitors, not
+/// its owned `task_rows`).
+fn fill_tasks(e: &Engine, rows: &mut Vec<TaskRow>) {
+    let mut n = 0;
+    e.each_task(|t| {
+        if n == rows.len() {
+            rows.push(TaskRow::default());
+        }
+        let row = &mut rows[n];
+        n += 1;
+        row.pid = t.pid;
+        row.tid = t.tid;
+        set(&mut row.comm, &String::from_utf8_lossy(t.comm));
+        row.cpu = t.cpu;
+        row.reads = reads(&t.counts.reads);
+        row.migrations = t.counts.migrations;
+        row.toggles = t.counts.toggles;
+        row.alive = !t.exited;
+    });
+    rows.truncate(n);
+    // Events: each row's list is rewritten in place; `held[i]` counts what row i got.
+    let mut held = vec![0usize; n];
+    let mut names = Vec::new();
+    e.each_task_event(|ev| {
+        let Ok(i) = rows.binary_search_by_key(&ev.owner_tid, |r| r.tid) else {
+            return;
+        };
+        let name = pmu_name(&mut names, e.facts(), &ev);
+        let list = &mut rows[i].events;
+        let k = held[i];
+        held[i] += 1;
+        if k == list.len() {
+            list.push(UserEvent::default());
+        }
+        let u = &mut list[k];
+        set(&mut u.pmu, name);
+        u.counter = ev.counter;
+        u.enabled = ev.enabled;
+    });
+    for (row, &k) in rows.iter_mut().zip(&held) {
+        row.events.truncate(k);
     }
 }
 
@@ -100,6 +155,7 @@ fn cpu_row(c: &engine::CpuLane) -> CpuRow {
 
 fn finding_row(f: &engine::Finding) -> FindingRow {
     FindingRow {
+        id: f.id,
         ts_ns: f.first_ts_ns,
         last_ts_ns: f.last_ts_ns,
         count: f.count,
@@ -140,15 +196,16 @@ impl Model for Engine {
             perf_opens: c.perf_opens,
             ioctls: c.ioctls,
         };
-        snap.tasks.clear();
-        snap.tasks.extend(self.task_rows().iter().map(task_row));
+        fill_tasks(self, &mut snap.tasks);
         snap.cpus.clear();
         snap.cpus.extend(self.cpu_lanes().iter().map(cpu_row));
-        // The engine lists findings newest first; the snapshot keeps them oldest first so an
-        // index stays put as new ones arrive.
+        // The engine lists findings by last occurrence, which reorders them as they recur; the
+        // snapshot keeps creation order, so a selection, an open evidence overlay and the text
+        // mode's "already printed" mark stay on the same finding.
         snap.findings.clear();
         snap.findings
-            .extend(self.findings().iter().rev().map(finding_row));
+            .extend(self.findings().iter().map(finding_row));
+        snap.findings.sort_by_key(|f| f.id);
     }
 
     fn reset(&mut self) {
@@ -165,6 +222,51 @@ mod tests {
     use common::{Migrate, PerfRead, decode::event, header_for};
 
     use super::*;
+
+    /// The rows `task_rows` gives, converted one by one: what `fill_tasks` must equal.
+    fn reference_rows(e: &Engine) -> Vec<TaskRow> {
+        e.task_rows()
+            .iter()
+            .map(|t| TaskRow {
+                pid: t.pid,
+                tid: t.tid,
+                comm: t.comm.clone(),
+                cpu: t.cpu,
+                events: t
+                    .events
+                    .iter()
+                    .map(|e| UserEvent {
+                        pmu: e.pmu.clone().unwrap_or_else(|| generic_type(e.attr_type)),
+                        counter: e.counter,
+                        enabled: e.enabled,
+                    })
+                    .collect(),
+                reads: reads(&t.counts.reads),
+                migrations: t.counts.migrations,
+                toggles: t.counts.toggles,
+                alive: !t.exited,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_updated_in_place_equal_the_engine_s_task_rows() {
+        let mut e = Engine::new(engine::examples::arm64_hetero());
+        let stream = crate::trace::synth::events(60_000, 5);
+        let mut snap = Snapshot::default();
+        // Refilled as the stream goes on (rows reused, tasks appear and exit), and from a
+        // bigger stale snapshot.
+        for chunk in stream.chunks(7_000) {
+            Model::feed_batch(&mut e, chunk);
+            e.fill(&mut snap);
+            assert_eq!(snap.tasks, reference_rows(&e));
+        }
+        assert!(snap.tasks.iter().any(|t| !t.events.is_empty()));
+        let mut fresh = Engine::new(engine::examples::arm64_hetero());
+        Model::feed_batch(&mut fresh, &stream[..1000]);
+        fresh.fill(&mut snap);
+        assert_eq!(snap.tasks, reference_rows(&fresh));
+    }
 
     #[test]
     fn the_engine_fills_rows_from_a_stream() {

@@ -168,6 +168,9 @@ impl EvidenceRow {
 /// One finding with its remedy and the events that show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FindingRow {
+    /// The engine's creation number (1, 2, ...): the order findings appeared in, which
+    /// stays put while their counts and last occurrences change.
+    pub id: u64,
     /// First occurrence.
     pub ts_ns: u64,
     pub last_ts_ns: u64,
@@ -205,6 +208,7 @@ pub struct Snapshot {
     pub totals: Totals,
     pub tasks: Vec<TaskRow>,
     pub cpus: Vec<CpuRow>,
-    /// Oldest first (views show newest first).
+    /// Oldest first, by [`FindingRow::id`] (views show newest first): an index stays put as
+    /// findings are updated and new ones arrive.
     pub findings: Vec<FindingRow>,
 }

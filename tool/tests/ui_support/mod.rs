@@ -154,6 +154,7 @@ pub fn hetero() -> Snapshot {
     ];
     let findings = vec![
         FindingRow {
+            id: 1,
             ts_ns: T0 + S,
             last_ts_ns: T0 + 2 * S,
             count: 7,
@@ -169,6 +170,7 @@ pub fn hetero() -> Snapshot {
             ],
         },
         FindingRow {
+            id: 2,
             ts_ns: T0 + 2 * S,
             last_ts_ns: T0 + 2 * S,
             count: 1,
