@@ -189,6 +189,84 @@ fn drops_pause_and_notices_are_never_hidden() {
     assert_eq!(l[22].trim_end(), "target exited (status 0)");
 }
 
+/// The attach methods a live run on this VM reports (no driver hooks: the model stands in).
+fn live_coverage() -> Vec<String> {
+    [
+        "sched_switch tp_btf",
+        "migrations tp_btf",
+        "fork tp_btf",
+        "exec tp_btf",
+        "exit tp_btf",
+        "hook cr4_update_pce NONE",
+        "hook perf_clear_dirty_counters NONE",
+        "hook __perf_event_task_sched_in NONE",
+        "hook __perf_event_task_sched_out NONE",
+        "driver hooks ~model",
+        "perf_event_open tracepoint",
+        "perf_ioctl tracepoint",
+        "perf_mmap tracepoint",
+        "munmap tracepoint",
+        "perf_read tracepoint",
+        "perf_close tracepoint",
+        "perf_fd_exec tracepoint",
+        "traps tp_btf",
+        "direct reads uprobe",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn header_at_80x24_keeps_target_methods_drops_and_rate() {
+    let drops = [lost(1, T0, 12_345), lost(0, T0, 6), lost(2, T0, 7)];
+    let (mut app, _) = app_with(hetero(), &drops);
+    app.source = Source {
+        target: "built-in demo, pid 21815".into(),
+        coverage: live_coverage(),
+    };
+    app.counters.events = 123_456_789;
+    app.rates.events_per_s = 1_048_576.0;
+    let l = lines(&render(&app, 80, 24));
+    // Too long with the per-CPU drop detail: the total stays, the detail goes.
+    assert_eq!(
+        l[1].trim_end(),
+        " events 123.5M (1.0M/s)  LOST 12.4k  tasks 3  findings 2"
+    );
+    // 19 methods do not fit at 80 columns: the exact ones are counted, the modelled one is named.
+    assert_eq!(
+        l[2].trim_end(),
+        " built-in demo, pid 21815  probes: 14 exact | driver hooks ~model | 4 NONE"
+    );
+    // Wide enough, everything is spelled out.
+    let wide = lines(&render(&app, 600, 30));
+    assert!(
+        wide[1].contains("LOST 12.4k (cpu1:12.3k cpu2:7 +1 cpus)"),
+        "{}",
+        wide[1]
+    );
+    assert!(
+        wide[2].contains("probes: sched_switch tp_btf | migrations tp_btf |"),
+        "{}",
+        wide[2]
+    );
+    // A long target gives way to the methods, cut in the middle so both ends show.
+    app.source.target =
+        "replay /var/tmp/pmuwatch-runs/2026-11-26/reader-8-threads.pmw (`./reader --threads 8`)"
+            .into();
+    let l = lines(&render(&app, 80, 24));
+    assert_eq!(
+        l[2].trim_end(),
+        " replay /var/tmp… --threads 8`)  probes: 14 exact | driver hooks ~model | 4 NONE"
+    );
+    // Every view keeps the header.
+    for v in View::ALL {
+        app.update(Action::Show(v));
+        let l = lines(&render(&app, 80, 24));
+        assert!(l[1].contains("LOST 12.4k") && l[1].contains("/s)"), "{v:?}");
+        assert!(l[2].contains("~model"), "{v:?}");
+    }
+}
+
 #[test]
 fn help_lists_every_key_at_80x24() {
     let (mut app, _) = app_with(hetero(), &[]);

@@ -96,7 +96,11 @@ fn target_label(t: &TargetArgs, src: &LiveSource, demo: bool) -> String {
         .map(|p| format!("pid {p} ({})", comm_of(p).unwrap_or_default()))
         .unwrap_or_default();
     if demo {
-        format!("built-in demo, {pid_s}")
+        // Its comm is always ours (the demo is this binary): the pid says enough.
+        format!(
+            "built-in demo, pid {}",
+            pid.map(|p| p.to_string()).unwrap_or_default()
+        )
     } else if t.system_wide {
         "system-wide".into()
     } else if t.command.is_empty() {
@@ -159,7 +163,9 @@ fn run_live(
     let facts = crate::sys::Facts::live();
     let engine = Engine::new(crate::report::facts::from_sys(&facts));
     let mut opts = SourceOptions::from_target(t);
-    opts.quiet_child = !no_tui;
+    // Under the TUI a command must not write over the view; the built-in demo's own report
+    // (JSON on stdout) is not the tool's output, so it stays out of text mode too.
+    opts.quiet_child = !no_tui || demo;
     let rt = runtime()?;
     rt.block_on(async move {
         // Load and start before touching the terminal: errors print as one plain line.
