@@ -167,12 +167,12 @@ fn live_demo_in_tmux_shows_every_view_and_quits_clean() {
     let t = Tmux::new("live");
     t.start(&wrapped(BIN));
     // Header: target, probes in use, drops.
-    let screen = t.wait_for(&[
-        "1 CPUs",
-        "built-in demo, pid",
-        "probes: sched_switch",
-        "lost ",
-    ]);
+    let screen = t.wait_for(&["1 CPUs", "built-in demo, pid", "probes: ", "lost "]);
+    // At 80 columns the methods are summed up when they do not all fit.
+    assert!(
+        screen.contains("probes: sched_switch") || screen.contains(" exact"),
+        "{screen}"
+    );
     let demo_pid = pid_in(&screen, "built-in demo, pid ").expect("demo pid in the header");
     // CPUs: a lane per CPU with the access state in words.
     t.wait_for(&["CPU    ACCESS", "cpu0", "cpu1"]);
@@ -269,4 +269,47 @@ fn a_missing_trace_is_one_line_with_a_fix_and_no_terminal_change() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot open") && err.contains("fix:"), "{err}");
+}
+
+/// The child of [`a_panic_restores_the_terminal_before_its_message`]: takes the terminal as
+/// the live view does, draws a frame, then panics.
+#[test]
+#[ignore = "run by a_panic_restores_the_terminal_before_its_message inside tmux"]
+fn panicking_view() {
+    use pmuwatch::ui::{
+        app::{App, Source},
+        terminal::TerminalGuard,
+    };
+    let mut guard = TerminalGuard::enter(true).expect("a terminal");
+    let app = App::new(Source {
+        target: "panic test".into(),
+        coverage: vec![],
+    });
+    guard.draw(&app).expect("draw");
+    std::thread::sleep(Duration::from_millis(300));
+    panic!("deliberate panic with the view on screen");
+}
+
+#[test]
+fn a_panic_restores_the_terminal_before_its_message() {
+    if !have_tmux() {
+        eprintln!("skipped: needs tmux (cargo xtask setup)");
+        return;
+    }
+    let t = Tmux::new("panic");
+    let me = std::env::current_exe().expect("test binary");
+    t.start(&wrapped(&format!(
+        // No backtrace: the message must stay on the 24-line screen.
+        "RUST_BACKTRACE=0 {} --ignored --exact panicking_view --nocapture --test-threads=1",
+        me.display()
+    )));
+    assert_ne!(t.wait_file("exit").trim(), "0", "the child panicked");
+    assert_restored(&t);
+    // The hook put the terminal back before the message was printed: it is on the normal
+    // screen, readable, not lost with the alternate screen.
+    let screen = t.wait_for(&["SHELL-BACK"]);
+    assert!(
+        screen.contains("deliberate panic with the view on screen"),
+        "{screen}"
+    );
 }

@@ -4,7 +4,10 @@
 
 use std::{
     io::{self, IsTerminal, Stdout, Write},
-    sync::Once,
+    sync::{
+        Once,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use crossterm::{
@@ -21,8 +24,18 @@ use ratatui::{Terminal, backend::CrosstermBackend};
 use super::app::App;
 use crate::error::fix;
 
-/// Puts the terminal back. Safe to call more than once and from a panic hook.
+/// The terminal is in raw mode on the alternate screen (set by `enter`, cleared by the first
+/// `restore`).
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back. Safe to call more than once and from a panic hook: only the first
+/// call after `enter` acts. (A second "leave the alternate screen" would move the cursor back
+/// to where it was on entry, and what follows, such as the rest of a panic's output, would
+/// overwrite the message already printed.)
 pub fn restore() {
+    if !TAKEN.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let mut out = io::stdout();
     // Each step on its own: one failing must not keep the others from running.
     let _ = execute!(out, DisableMouseCapture);
@@ -57,7 +70,10 @@ impl TerminalGuard {
             ));
         }
         install_panic_hook();
+        TAKEN.store(true, Ordering::SeqCst);
         terminal::enable_raw_mode().map_err(|e| {
+            // Nothing was changed: nothing to put back.
+            TAKEN.store(false, Ordering::SeqCst);
             fix(
                 format!("cannot set the terminal to raw mode: {e}"),
                 "use --no-tui",
