@@ -5,7 +5,7 @@ use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
     helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use common::{
     config::{KernelOffsets, Settings},
@@ -20,6 +20,37 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 /// Thread group ids being traced (value unused). Forks of a target are added in the kernel.
 #[map]
 pub static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+
+/// Slots of [`PERF_USERS`]: a power of two.
+const PERF_USER_SLOTS: u32 = 1 << 16;
+
+/// Processes that may hold perf fds, by `tgid % PERF_USER_SLOTS`: non-zero once a target
+/// whose tgid falls in the slot entered `perf_event_open` (set at enter, before the fd
+/// exists, so nothing done with the fd is missed). Never cleared: a slot shared with another
+/// tgid, or left by a process that exited, only sends that process down the exact (slower)
+/// checks behind it. An array lookup the verifier inlines: this is how the syscall probes and
+/// the system-wide `sched_switch` let every process without perf fds go in a few instructions
+/// (issue 8: read(2) of every process paid two hash lookups before).
+#[map]
+pub static PERF_USERS: Array<u32> = Array::with_max_entries(PERF_USER_SLOTS, 0);
+
+/// False when thread group `tgid` has certainly never opened a perf event while traced.
+#[inline(always)]
+pub fn maybe_perf_user(tgid: u32) -> bool {
+    PERF_USERS
+        .get(tgid & (PERF_USER_SLOTS - 1))
+        .is_some_and(|v| *v != 0)
+}
+
+/// Marks thread group `tgid` as a possible perf fd holder (see [`PERF_USERS`]).
+#[inline(always)]
+pub fn mark_perf_user(tgid: u32) {
+    if let Some(p) = PERF_USERS.get_ptr_mut(tgid & (PERF_USER_SLOTS - 1)) {
+        // SAFETY: a slot of an array map; a plain store of a constant, so concurrent markers
+        // cannot undo each other.
+        unsafe { *p = 1 };
+    }
+}
 
 /// Records dropped because the ring buffer was full, per CPU (index 0).
 #[map]

@@ -7,8 +7,11 @@
 //! gets no CO-RE relocations. `sched_switch` also has a plain tracepoint fallback that sees only
 //! pids (no access model: `AccessSource::None`).
 //!
-//! Hot path (every context switch on every CPU): no logging, a handful of probe reads, and a
-//! record only when a target is involved or the CPU's modelled access state changes.
+//! Hot path (every context switch on every CPU): no logging, one probe read (the incoming
+//! task's ids) plus the model's, and a record only when an interesting task is involved or the
+//! CPU's modelled access state changes. Interesting: a target; system-wide (where every task
+//! is a target) a process that may hold perf fds ([`maybe_perf_user`], an inlined array
+//! lookup), so that the switches of everything else cost no ring-buffer write (issue 8).
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_probe_read_kernel},
@@ -17,11 +20,13 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use common::{
-    config::{KernelOffsets, NO_OFFSET},
+    config::{KernelOffsets, NO_OFFSET, Settings},
     event::{Access, AccessSource, Exec, Exit, Fork, Migrate, SchedSwitch},
 };
 
-use crate::maps::{TARGETS, current_ids, emit, header, is_target, offsets, settings};
+use crate::maps::{
+    TARGETS, current_ids, emit, header, is_target, maybe_perf_user, offsets, settings,
+};
 
 /// Values user space updates while running (polled sysctls): index [`RT_PERF_USER_ACCESS`] =
 /// `kernel.perf_user_access` (arm64), [`RT_RDPMC_MODE`] = x86 `rdpmc` mode (u32::MAX = no file:
@@ -37,10 +42,11 @@ const RT_RDPMC_MODE: u32 = 1;
 pub struct CpuState {
     /// Last modelled access state: 0 = unknown (never decided), else `Access as u32 + 1`.
     access: u32,
-    /// The task switched in last time, and whether it was a target: at the next switch on this
-    /// CPU it is `prev`, so its target lookup (a cold hash lookup, the costliest step) is
-    /// reused. A tgid that becomes a target later does so before it first runs (fork), or is
-    /// looked up fresh the next time it is switched in.
+    /// The task switched in last time, and whether it was interesting: at the next switch on
+    /// this CPU it is `prev`, so its target lookup (a cold hash lookup) is reused. A tgid that
+    /// becomes a target later does so before it first runs (fork), or is looked up fresh the
+    /// next time it is switched in. Not used system-wide, where the test is an array lookup
+    /// and a process becomes interesting while it runs (its first `perf_event_open`).
     next_tgid: u32,
     next_target: u32,
     _pad: u32,
@@ -78,6 +84,20 @@ fn task_ids(o: &KernelOffsets, task: u64) -> (u32, u32) {
 #[inline(always)]
 fn wanted(tgid: u32) -> bool {
     tgid != 0 && is_target(tgid)
+}
+
+/// Whose context switches are recorded: a target; system-wide, a process that may hold perf
+/// fds. Never the idle task or pmuwatch.
+#[inline(always)]
+fn interesting(s: &Settings, tgid: u32) -> bool {
+    if tgid == 0 || tgid == s.own_tgid {
+        return false;
+    }
+    if s.system_wide != 0 {
+        return maybe_perf_user(tgid);
+    }
+    // SAFETY: the value is only tested for presence.
+    unsafe { TARGETS.get(&tgid) }.is_some()
 }
 
 #[inline(always)]
@@ -157,12 +177,12 @@ fn on_switch(next: u64, prev_state: u64) {
     };
     // SAFETY: this CPU's slot; nothing else runs on this CPU during the program.
     let st = unsafe { &mut *state };
-    let prev_target = if st.next_tgid == prev_tgid && prev_tgid != 0 {
+    let prev_target = if s.system_wide == 0 && st.next_tgid == prev_tgid && prev_tgid != 0 {
         st.next_target != 0
     } else {
-        wanted(prev_tgid)
+        interesting(&s, prev_tgid)
     };
-    let next_target = wanted(next_tgid);
+    let next_target = interesting(&s, next_tgid);
     st.next_tgid = next_tgid;
     st.next_target = next_target as u32;
     let involves = prev_target || next_target;
@@ -222,7 +242,7 @@ pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
 pub fn sched_switch_tp(ctx: TracePointContext) -> u32 {
     let o = offsets();
     let (prev_tgid, prev_tid) = current_ids();
-    if !wanted(prev_tgid) || o.tp_switch_next_pid == NO_OFFSET {
+    if !interesting(&settings(), prev_tgid) || o.tp_switch_next_pid == NO_OFFSET {
         return 0;
     }
     // SAFETY: offsets come from this tracepoint's format file; read_at is a checked probe read.

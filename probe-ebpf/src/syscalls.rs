@@ -1,15 +1,20 @@
 //! The user side of a perf event, from the syscall tracepoints of target tasks:
 //! `perf_event_open` (attr, args, result fd or -errno), then `ioctl`, `mmap`, `read` and `close`
-//! on the fds it returned, and every `munmap` (user space matches the ranges to perf mappings).
+//! on the fds it returned, and every `munmap` of a perf user (user space matches the ranges to
+//! perf mappings).
 //!
 //! Each call is an enter/exit pair: the enter program stashes the arguments per thread in
-//! [`PENDING`], the exit program adds the return value and emits one record. Calls on fds that
-//! are not perf fds cost one hash lookup and emit nothing.
+//! [`PENDING`], the exit program adds the return value and emits one record. Calls of a perf
+//! user on fds that are not perf fds cost one hash lookup and emit nothing.
 //!
 //! Record layout of every `syscalls/sys_enter_*` / `sys_exit_*` tracepoint (kernel
 //! `struct syscall_trace_enter { struct trace_entry ent; int nr; unsigned long args[]; }` and
 //! `struct syscall_trace_exit { struct trace_entry ent; int nr; long ret; }`): an 8-byte common
 //! header, the syscall number, then 8-byte arguments from offset 16, or the return value at 16.
+//!
+//! `read`, `close`, `mmap` and `munmap` run for every process on the machine: each program
+//! first asks [`maybe_perf_user`] (one inlined array lookup) and returns at once for a process
+//! that never entered `perf_event_open` while traced; only then come the hash lookups.
 //! The same on every 64-bit arch; user space checks it against the tracepoint `format` files
 //! before attaching.
 
@@ -21,7 +26,7 @@ use aya_ebpf::{
 };
 use common::event::{Munmap, PerfClose, PerfIoctl, PerfMmap, PerfOpen, PerfRead};
 
-use crate::maps::{current_ids, emit, header, is_target};
+use crate::maps::{current_ids, emit, header, is_target, mark_perf_user, maybe_perf_user};
 
 /// Offset of `args[0]` in a `sys_enter_*` record.
 const ARGS: usize = 16;
@@ -157,6 +162,18 @@ fn stash(ctx: &TracePointContext, tid: u32, call: Call, n: usize) {
     let _ = PENDING.insert(tid, p, 0);
 }
 
+/// The current thread's ids and its stashed call `call`, if any. A process that may hold no
+/// perf fd has stashed nothing (every stash is behind [`maybe_perf_user`] or, for
+/// `perf_event_open`, after [`mark_perf_user`]): it returns before the hash lookup.
+#[inline(always)]
+fn taken(call: Call) -> Option<(u32, u32, [u64; 5])> {
+    let (tgid, tid) = current_ids();
+    if !maybe_perf_user(tgid) {
+        return None;
+    }
+    take(tid, call).map(|a| (tgid, tid, a))
+}
+
 /// Takes the stashed arguments of the current thread's call, if it is `call`.
 #[inline(always)]
 fn take(tid: u32, call: Call) -> Option<[u64; 5]> {
@@ -189,7 +206,7 @@ fn is_perf_fd(tgid: u32, fd: u64) -> bool {
 #[inline(always)]
 fn stash_fd_call(ctx: &TracePointContext, call: Call, fd_arg: usize, n: usize) {
     let (tgid, tid) = current_ids();
-    if is_target(tgid) && is_perf_fd(tgid, arg(ctx, fd_arg)) {
+    if maybe_perf_user(tgid) && is_target(tgid) && is_perf_fd(tgid, arg(ctx, fd_arg)) {
         stash(ctx, tid, call, n);
     }
 }
@@ -202,6 +219,8 @@ fn stash_fd_call(ctx: &TracePointContext, call: Call, fd_arg: usize, n: usize) {
 pub fn sys_enter_perf_event_open(ctx: TracePointContext) -> u32 {
     let (tgid, tid) = current_ids();
     if is_target(tgid) {
+        // Before the fd exists: the other programs look at this slot first.
+        mark_perf_user(tgid);
         stash(&ctx, tid, Call::PerfOpen, 5);
         // Read at enter: on E2BIG the kernel writes its own size back into the caller's attr.
         match read_attr(arg(&ctx, 0)) {
@@ -218,8 +237,7 @@ pub fn sys_enter_perf_event_open(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_perf_event_open")]
 pub fn sys_exit_perf_event_open(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    let Some(args) = take(tid, Call::PerfOpen) else {
+    let Some((tgid, tid, args)) = taken(Call::PerfOpen) else {
         return 0;
     };
     let ret = ret(&ctx);
@@ -301,8 +319,7 @@ pub fn sys_enter_ioctl(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_ioctl")]
 pub fn sys_exit_ioctl(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if let Some(a) = take(tid, Call::Ioctl) {
+    if let Some((tgid, tid, a)) = taken(Call::Ioctl) {
         emit(&PerfIoctl {
             h: header::<PerfIoctl>(tgid, tid),
             fd: a[0] as i32,
@@ -326,8 +343,7 @@ pub fn sys_enter_mmap(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_mmap")]
 pub fn sys_exit_mmap(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if let Some(a) = take(tid, Call::Mmap) {
+    if let Some((tgid, tid, a)) = taken(Call::Mmap) {
         emit(&PerfMmap {
             h: header::<PerfMmap>(tgid, tid),
             fd: a[4] as i32,
@@ -340,11 +356,12 @@ pub fn sys_exit_mmap(ctx: TracePointContext) -> u32 {
 }
 
 /// `SYSCALL_DEFINE2(munmap, unsigned long, addr, size_t, len)`: every munmap of a target (the
-/// kernel side cannot tell which ranges are perf mappings; user space can).
+/// kernel side cannot tell which ranges are perf mappings; user space can). Perf mappings are
+/// never inherited (`VM_DONTCOPY`), so a process that opened no perf event has none.
 #[tracepoint(category = "syscalls", name = "sys_enter_munmap")]
 pub fn sys_enter_munmap(ctx: TracePointContext) -> u32 {
     let (tgid, tid) = current_ids();
-    if is_target(tgid) {
+    if maybe_perf_user(tgid) && is_target(tgid) {
         stash(&ctx, tid, Call::Munmap, 2);
     }
     0
@@ -352,8 +369,7 @@ pub fn sys_enter_munmap(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_munmap")]
 pub fn sys_exit_munmap(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if let Some(a) = take(tid, Call::Munmap) {
+    if let Some((tgid, tid, a)) = taken(Call::Munmap) {
         emit(&Munmap {
             h: header::<Munmap>(tgid, tid),
             addr: a[0],
@@ -376,8 +392,7 @@ pub fn sys_enter_read(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_read")]
 pub fn sys_exit_read(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if let Some(a) = take(tid, Call::Read) {
+    if let Some((tgid, tid, a)) = taken(Call::Read) {
         emit(&PerfRead {
             h: header::<PerfRead>(tgid, tid),
             fd: a[0] as i32,
@@ -397,7 +412,7 @@ pub fn sys_exit_read(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_close")]
 pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     let (tgid, tid) = current_ids();
-    if !is_target(tgid) {
+    if !maybe_perf_user(tgid) || !is_target(tgid) {
         return 0;
     }
     let fd = arg(&ctx, 0);
@@ -413,8 +428,7 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_close")]
 pub fn sys_exit_close(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if let Some(a) = take(tid, Call::Close) {
+    if let Some((tgid, tid, a)) = taken(Call::Close) {
         emit(&PerfClose {
             h: header::<PerfClose>(tgid, tid),
             fd: a[0] as i32,
@@ -427,11 +441,13 @@ pub fn sys_exit_close(ctx: TracePointContext) -> u32 {
 
 // ---- exec ------------------------------------------------------------------------------------
 
-/// A successful `execve`/`execveat` of a target: its close-on-exec perf fds are gone.
+/// A successful `execve`/`execveat` of a target: its close-on-exec perf fds are gone. Not
+/// counted before its first `perf_event_open` ([`maybe_perf_user`]): the count only tells
+/// execs after an fd's open from those before it.
 #[inline(always)]
 fn count_exec(ctx: &TracePointContext) {
     let (tgid, _) = current_ids();
-    if ret(ctx) == 0 && is_target(tgid) {
+    if maybe_perf_user(tgid) && ret(ctx) == 0 && is_target(tgid) {
         let _ = EXEC_GEN.insert(tgid, exec_gen(tgid).wrapping_add(1), 0);
     }
 }
