@@ -3,9 +3,11 @@
 //!   filter, sort) and the drawing of a view into a terminal buffer;
 //! - `ingest/*`: feeding batches of a demo-shaped stream (engine + the view's own history):
 //!   events per second the loop can take;
-//! - `latency/*`: a batch arriving -> the frame that shows it drawn; a key -> its frame.
+//! - `latency/*`: a batch arriving -> the frame that shows it drawn; a key -> its frame;
+//! - `steady/*`: a tenth of a second of the load (1 M events/s, 10,000 tasks, one
+//!   frame): under 100 ms means the view keeps up.
 //!
-//! `cargo bench -p tool --bench ui`. Figures are in the closing note.
+//! `cargo bench -p tool --bench ui`. Figures: docs/benchmarks.md (TUI).
 
 #[path = "../tests/ui_support/mod.rs"]
 mod ui_support;
@@ -190,5 +192,33 @@ fn latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, frame, ingest, latency);
+/// The load: 10,000 tasks with 1 M events/s arriving. A tenth of a second of it is
+/// 100,000 events (25 batches as the ring-buffer pump sends them) and one frame (snapshot
+/// of the engine, task table drawn); the loop keeps up while this takes under 100 ms, and
+/// the figure over 100 ms is the share of one core the view needs.
+fn steady(c: &mut Criterion) {
+    let mut s = session_with_10k();
+    s.app.update(Action::Show(View::Tasks));
+    let mut term = Terminal::new(TestBackend::new(80, 24)).expect("backend");
+    const TENTH: usize = 100_000;
+    let stream = synth::events(10 * TENTH, 11);
+    let mut at = 0;
+    let mut g = c.benchmark_group("steady");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(TENTH as u64));
+    g.bench_function("tenth_of_a_second_at_1M_events_per_s_10k_tasks", |b| {
+        b.iter(|| {
+            for chunk in stream[at..at + TENTH].chunks(4096) {
+                s.handle(Inbox::Batch(chunk.to_vec()));
+            }
+            at = (at + TENTH) % stream.len();
+            s.frame();
+            term.draw(|f| f.render_widget(&s.app, f.area()))
+                .expect("draw");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, frame, ingest, latency, steady);
 criterion_main!(benches);

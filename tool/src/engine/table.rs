@@ -34,9 +34,10 @@ pub struct EventRef {
 impl Engine {
     /// Every tracked task (exited ones included until folded), by tid.
     pub fn each_task(&self, mut f: impl FnMut(TaskRef<'_>)) {
-        let mut tids: Vec<u32> = self.tasks.keys().copied().collect();
-        tids.sort_unstable();
-        for t in tids.iter().filter_map(|tid| self.tasks.get(tid)) {
+        // Sorted references, not sorted ids looked up again: one hash walk per call.
+        let mut tasks: Vec<&super::state::Task> = self.tasks.values().collect();
+        tasks.sort_unstable_by_key(|t| t.tid);
+        for t in tasks {
             let end = t.comm.iter().position(|&b| b == 0).unwrap_or(t.comm.len());
             f(TaskRef {
                 tid: t.tid,
@@ -52,12 +53,10 @@ impl Engine {
     /// Every event owned by a tracked thread of its process, by pid, then in the process's
     /// order (the order of each task's `TaskRow::events`).
     pub fn each_task_event(&self, mut f: impl FnMut(EventRef)) {
-        let mut pids: Vec<u32> = self.procs.keys().copied().collect();
-        pids.sort_unstable();
-        for (pid, p) in pids
-            .iter()
-            .filter_map(|pid| self.procs.get(pid).map(|p| (*pid, p)))
-        {
+        let mut procs: Vec<(u32, &super::state::Process)> =
+            self.procs.iter().map(|(pid, p)| (*pid, p)).collect();
+        procs.sort_unstable_by_key(|(pid, _)| *pid);
+        for (pid, p) in procs {
             for e in &p.events {
                 let owner = e.owner_tid.unwrap_or(pid);
                 if self.tasks.get(&owner).is_some_and(|t| t.pid == pid) {

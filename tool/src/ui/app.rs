@@ -382,7 +382,8 @@ impl App {
                 && self.task_filter.matches_task(t)
         }));
         let (key, desc) = (self.sort, self.sort_desc);
-        order.sort_by(|&a, &b| {
+        // Unstable is enough: the tid tie-break makes the order total.
+        order.sort_unstable_by(|&a, &b| {
             let o = key.compare(&tasks[a], &tasks[b]);
             let o = if desc { o.reverse() } else { o };
             // Ties: by tid, so the order is stable from frame to frame.
