@@ -142,6 +142,8 @@ struct Summary {
     counts: BTreeMap<String, u64>,
     tasks: Vec<TaskLine>,
     more_tasks: u64,
+    /// `top`: tasks seen that hold no user-readable event and made no direct read.
+    other_tasks: u64,
     /// cpu -> (toggles, traps, aborts)
     cpus: BTreeMap<u64, (u64, u64, u64)>,
     /// (rule, text)
@@ -194,6 +196,10 @@ fn summary(out: &str) -> Summary {
             },
             "tasks:" if words.first() == Some(&"...") => {
                 s.more_tasks = words[1].parse().expect("... N more tasks");
+            }
+            "tasks:" if l.trim_start().starts_with('(') => {
+                let n = words[0].trim_start_matches('(');
+                s.other_tasks = n.parse().expect("(N other tasks seen ...)");
             }
             "tasks:" => {
                 // pid tid comm... then seven numbers (a comm may hold spaces).
@@ -333,6 +339,10 @@ fn assert_summary_is_the_engine_s(s: &Summary, report: &Value) {
     // Tasks: every row shown is the engine's row for that thread.
     let tasks = report["tasks"].as_array().expect("tasks");
     assert_eq!(s.tasks.len() as u64 + s.more_tasks, tasks.len() as u64);
+    assert_eq!(
+        s.other_tasks, 0,
+        "replay lists every task, not only holders"
+    );
     for row in &s.tasks {
         let e = tasks
             .iter()
@@ -464,6 +474,46 @@ fn live_text_on_the_demo_prints_status_findings_and_a_summary() {
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
         "the demo (pid {pid}) was stopped"
+    );
+}
+
+#[test]
+fn top_text_lists_the_threads_that_read() {
+    if !is_root() {
+        eprintln!("skipped: needs root for the probes (CI runs as root)");
+        return;
+    }
+    use std::io::{BufRead, BufReader, Read};
+    let mut top = Command::new(BIN)
+        .args(["top", "--no-tui", "--duration", "5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pmuwatch top");
+    let mut out = BufReader::new(top.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("opening line");
+    assert!(
+        first.starts_with("pmuwatch: watching system-wide; probes: "),
+        "{first}"
+    );
+    // The probes are in: a careless demo started now is seen from its first event.
+    let mut demo = Command::new(BIN)
+        .args(["demo", "--careless", "--duration", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run the demo");
+    let demo_pid = u64::from(demo.id());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).expect("top's output");
+    assert!(top.wait().expect("top exits").success(), "{rest}");
+    let _ = demo.wait();
+    let s = summary(&rest);
+    assert_eq!(s.target, "system-wide");
+    let readers: Vec<&TaskLine> = s.tasks.iter().filter(|t| t.pid == demo_pid).collect();
+    assert!(
+        readers.iter().any(|t| t.trap + t.fallback + t.ok > 0),
+        "the demo's readers are listed with their reads:\n{rest}"
     );
 }
 

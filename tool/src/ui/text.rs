@@ -142,7 +142,13 @@ impl TextOut {
             "pid", "tid", "comm", "ok", "seq-retry", "fallback", "trap", "wrong", "migr", "togl"
         )?;
         // Worst first, at most 50 rows: the log stays readable with thousands of threads.
-        let mut order: Vec<usize> = (0..snap.tasks.len()).collect();
+        // `top` lists the tasks holding user-readable events or reading, as its view does.
+        let mut order: Vec<usize> = (0..snap.tasks.len())
+            .filter(|&i| {
+                let t = &snap.tasks[i];
+                !app.holders_only || !t.events.is_empty() || t.reads.total() > 0
+            })
+            .collect();
         order.sort_by_key(|&i| {
             let t = &snap.tasks[i];
             (std::cmp::Reverse(t.reads.bad()), t.tid)
@@ -167,6 +173,13 @@ impl TextOut {
         }
         if order.len() > 50 {
             writeln!(o, "       ... {} more tasks", order.len() - 50)?;
+        }
+        if order.len() < snap.tasks.len() {
+            writeln!(
+                o,
+                "       ({} other tasks seen: no user-readable event, no direct read)",
+                snap.tasks.len() - order.len()
+            )?;
         }
         writeln!(
             o,
