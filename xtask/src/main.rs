@@ -1,6 +1,7 @@
-//! Project chores: set-up, demo, test, lab, bench. `cargo xtask --help`.
+//! Project chores: set-up, demo, test, lab, bench, fuzz. `cargo xtask --help`.
 
 mod bench;
+mod fuzz;
 mod lab;
 mod setup;
 mod util;
@@ -39,6 +40,8 @@ enum Cmd {
     Lab(lab::Args),
     /// Overhead next to perf and bpftrace, probe cost per switch, pipeline rates, memory.
     Bench(bench::Args),
+    /// Run every cargo-fuzz target (parsers of outside bytes) for a while each.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Cmd::Test { no_lint, no_lab } => test(no_lint, no_lab),
         Cmd::Lab(args) => lab::run(&args),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Fuzz(args) => fuzz::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
