@@ -135,6 +135,46 @@ fn findings_are_newest_first_and_enter_opens_the_evidence() {
 }
 
 #[test]
+fn new_findings_arrive_on_top_without_moving_what_is_open_or_selected() {
+    let mut s = session();
+    let arrive = |s: &mut Session<FixedModel>, id: u64| {
+        let mut f = s.model.snap.findings[0].clone();
+        f.id = id;
+        f.rule = format!("rule-{id}");
+        s.model.snap.findings.push(f);
+        s.app.dirty = true;
+        s.frame();
+    };
+    feed(&mut s, chars("3"));
+    // At the top, the selection follows the newest.
+    arrive(&mut s, 3);
+    assert_eq!(s.app.findings.selected, 0);
+    assert_eq!(s.app.selected_finding(), Some(2));
+    // Moved down onto wrong-pmu-read (id 2): it stays selected as more arrive.
+    feed(&mut s, [key(KeyCode::Down)]);
+    let rule = |s: &Session<FixedModel>| {
+        s.app
+            .selected_finding()
+            .map(|i| s.app.shown.snap.findings[i].rule.clone())
+    };
+    assert_eq!(rule(&s).as_deref(), Some("wrong-pmu-read"));
+    feed(&mut s, [key(KeyCode::Enter)]);
+    let open = s.app.evidence;
+    arrive(&mut s, 4);
+    arrive(&mut s, 5);
+    assert_eq!(rule(&s).as_deref(), Some("wrong-pmu-read"));
+    assert_eq!(s.app.findings.selected, 3);
+    assert_eq!(
+        s.app.evidence, open,
+        "the open evidence is the same finding's"
+    );
+    // Back to the top: following the newest again.
+    feed(&mut s, [key(KeyCode::Esc), key(KeyCode::Char('g'))]);
+    arrive(&mut s, 6);
+    assert_eq!(rule(&s).as_deref(), Some("rule-6"));
+}
+
+#[test]
 fn enter_on_a_task_shows_its_events_in_the_timeline() {
     let mut s = session();
     feed(&mut s, chars("2"));

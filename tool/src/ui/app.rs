@@ -264,7 +264,8 @@ pub struct App {
     pub task_tid: Option<u32>,
     /// Selected finding, counted from the newest.
     pub findings: ListState,
-    /// Id of the selected finding: the selection stays on it as newer ones arrive on top.
+    /// Id of the finding the user moved to: the selection stays on it as newer ones arrive
+    /// on top. None at the top: the selection follows the newest.
     pub finding_id: Option<u64>,
     /// Evidence overlay of this finding (index from the oldest: stable as findings arrive).
     pub evidence: Option<usize>,
@@ -358,7 +359,8 @@ impl App {
         self.anchor_finding();
     }
 
-    /// Keeps the finding selection on the same finding (by id) when new ones arrive on top.
+    /// Keeps the finding selection on the finding the user moved to (by id) when new ones
+    /// arrive on top; at the top it stays at the top.
     fn anchor_finding(&mut self) {
         let findings = &self.shown.snap.findings;
         if let Some(id) = self.finding_id
@@ -367,7 +369,6 @@ impl App {
             self.findings.selected = pos;
         }
         self.findings.selected = self.findings.selected.min(findings.len().saturating_sub(1));
-        self.finding_id = self.selected_finding().map(|i| findings[i].id);
     }
 
     /// Recomputes the task display order and re-anchors the selection on its tid.
@@ -448,9 +449,12 @@ impl App {
             }
             View::Findings => {
                 self.findings.moved(by, len);
-                self.finding_id = self
-                    .selected_finding()
-                    .map(|i| self.shown.snap.findings[i].id);
+                self.finding_id = match self.findings.selected {
+                    0 => None,
+                    _ => self
+                        .selected_finding()
+                        .map(|i| self.shown.snap.findings[i].id),
+                };
             }
             // The log is newest first: down goes back in time.
             View::Timeline => {
