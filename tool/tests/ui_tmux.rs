@@ -78,6 +78,23 @@ impl Tmux {
         }
     }
 
+    fn resize(&self, w: u16, h: u16) {
+        let ok = self
+            .tmux()
+            .args([
+                "resize-window",
+                "-t",
+                "t",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ])
+            .status()
+            .expect("tmux resize-window");
+        assert!(ok.success());
+    }
+
     fn capture(&self) -> String {
         let o = self
             .tmux()
@@ -238,6 +255,11 @@ fn replay_in_tmux_plays_pauses_seeks_and_quits_on_sigterm() {
     t.wait_for(&["PAUSED"]);
     t.keys(&["2"]);
     t.wait_for(&["Tasks ", "TID COMM", "synth-"]);
+    // A resize lays the view out again: wider terminals get the PID column.
+    t.resize(120, 30);
+    t.wait_for(&["    PID     TID COMM"]);
+    t.resize(80, 24);
+    t.wait_for(&["      TID COMM       CPU"]);
     t.keys(&["+"]);
     t.wait_for(&["s x2"]);
     t.keys(&["Space", "Right", "Right"]);
