@@ -483,37 +483,74 @@ fn top_text_lists_the_threads_that_read() {
         eprintln!("skipped: needs root for the probes (CI runs as root)");
         return;
     }
-    use std::io::{BufRead, BufReader, Read};
+    use std::{
+        io::{BufRead, BufReader},
+        sync::mpsc,
+        time::{Duration, Instant},
+    };
+    // No duration: top runs until SIGTERM, sent once its output names the demo's readers,
+    // so nothing here depends on how fast a loaded machine starts or delivers things.
     let mut top = Command::new(BIN)
-        .args(["top", "--no-tui", "--duration", "5"])
+        .args(["top", "--no-tui"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("run pmuwatch top");
-    let mut out = BufReader::new(top.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    out.read_line(&mut first).expect("opening line");
+    let stdout = top.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut out = Vec::new();
+    let mut next = |out: &mut Vec<String>| -> String {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let l = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("top's output ({e}):\n{}", out.join("\n")));
+        out.push(l.clone());
+        l
+    };
+    let first = next(&mut out);
     assert!(
         first.starts_with("pmuwatch: watching system-wide; probes: "),
         "{first}"
     );
     // The probes are in: a careless demo started now is seen from its first event.
-    let mut demo = Command::new(BIN)
+    let demo = Command::new(BIN)
         .args(["demo", "--careless", "--duration", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+        .output()
         .expect("run the demo");
-    let demo_pid = u64::from(demo.id());
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).expect("top's output");
-    assert!(top.wait().expect("top exits").success(), "{rest}");
-    let _ = demo.wait();
-    let s = summary(&rest);
+    assert!(demo.status.success());
+    let j: Value = serde_json::from_slice(&demo.stdout).expect("the demo's JSON");
+    let demo_pid = u(&j["pid"]);
+    let tids: Vec<String> = j["per_thread"]
+        .as_array()
+        .expect("per_thread")
+        .iter()
+        .map(|t| format!("thread {} ", u(&t["tid"])))
+        .collect();
+    // Its events may still be on their way: wait for a finding about one of its readers.
+    while !{
+        let l = next(&mut out);
+        l.contains("] finding ") && tids.iter().any(|t| l.contains(t.as_str()))
+    } {}
+    // SAFETY: kill on the pid of a child we spawned and have not waited for.
+    let rc = unsafe { libc::kill(top.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0, "SIGTERM to top");
+    out.extend(rx.iter());
+    let _ = reader.join();
+    let out = out.join("\n");
+    assert!(top.wait().expect("top exits").success(), "{out}");
+    let s = summary(&out);
     assert_eq!(s.target, "system-wide");
     let readers: Vec<&TaskLine> = s.tasks.iter().filter(|t| t.pid == demo_pid).collect();
     assert!(
         readers.iter().any(|t| t.trap + t.fallback + t.ok > 0),
-        "the demo's readers are listed with their reads:\n{rest}"
+        "the demo's readers (pid {demo_pid}) are listed with their reads:\n{out}"
     );
 }
 
