@@ -506,7 +506,7 @@ fn top_text_lists_the_threads_that_read() {
     });
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut out = Vec::new();
-    let mut next = |out: &mut Vec<String>| -> String {
+    let next = |out: &mut Vec<String>| -> String {
         let left = deadline.saturating_duration_since(Instant::now());
         let l = rx
             .recv_timeout(left)
