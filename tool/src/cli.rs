@@ -35,6 +35,15 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Convert a trace for other tools (Perfetto).
     Export(ExportArgs),
+    /// In-process parts of `cargo xtask bench` (issue 8): `rate N`, `write FILE N`, `migrate N`.
+    #[command(hide = true)]
+    BenchHelper(BenchHelperArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct BenchHelperArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// Which tasks to trace.
@@ -173,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Report(a)) => crate::report::run(&a),
         Some(Command::Replay(a)) => crate::ui::run_replay(&a),
         Some(Command::Export(a)) => crate::export::run(&a),
+        Some(Command::BenchHelper(a)) => crate::bench::run(&a.args),
         None => crate::ui::run_watch(&cli.watch),
     }
 }

@@ -1,6 +1,7 @@
 //! pmuwatch: sources (kernel probes, trace files) -> one event ABI (`common`) -> one pure
 //! correlation engine -> views (TUI, report, export, recorder).
 
+pub mod bench;
 pub mod btf;
 pub mod cli;
 pub mod demo;

@@ -7,6 +7,7 @@
 //! shown because single runs on a shared 2-CPU VM vary by 2x.
 
 mod cost;
+mod live;
 mod overhead;
 mod pipeline;
 mod proc;
@@ -34,7 +35,13 @@ pub struct Args {
     /// Events in the synthetic trace that `pmuwatch report` reads for the memory figure.
     #[arg(long, default_value_t = 10_000_000)]
     pub file_events: u64,
-    /// Only these parts (comma-separated): overhead, cost, pipeline, memory.
+    /// Threads alive at once for the live memory figure.
+    #[arg(long, default_value_t = 10_000)]
+    pub tasks: u64,
+    /// Seconds of each flood step of the drop figure.
+    #[arg(long, default_value_t = 2)]
+    pub flood_secs: u64,
+    /// Only these parts (comma-separated): overhead, cost, pipeline, memory, drops.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<Part>,
     /// Use the release binaries already in target/release.
@@ -48,13 +55,26 @@ pub enum Part {
     Cost,
     Pipeline,
     Memory,
+    Drops,
 }
 
-/// The release binaries under test.
+/// The release binary under test.
 pub struct Bins {
     pub pmuwatch: PathBuf,
-    /// tool/examples/bench_pipeline.rs: pipeline rates, synthetic traces, migration workload.
-    pub helper: PathBuf,
+}
+
+impl Bins {
+    /// `pmuwatch bench-helper` (tool/src/bench.rs, hidden): pipeline rates, synthetic traces,
+    /// the migration workload.
+    pub fn helper(&self) -> Vec<String> {
+        vec![self.pmuwatch.display().to_string(), "bench-helper".into()]
+    }
+
+    pub fn helper_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.pmuwatch);
+        c.arg("bench-helper");
+        c
+    }
 }
 
 /// One row of the closing table.
@@ -67,10 +87,10 @@ pub struct Row {
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
     let want = |p: Part| a.only.is_empty() || a.only.contains(&p);
-    let live = want(Part::Overhead) || want(Part::Cost);
+    let live = want(Part::Overhead) || want(Part::Cost) || want(Part::Drops);
     if live && !setup::is_root() {
         bail!(
-            "the overhead and cost figures load eBPF programs; fix: run as root, or pass `--only pipeline,memory`"
+            "the overhead, cost and drop figures load eBPF programs; fix: run as root, or pass `--only pipeline,memory`"
         );
     }
     setup::ensure()?;
@@ -78,21 +98,11 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         setup::ensure_bench();
     }
     if !a.no_build {
-        util::cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "tool",
-            "--bin",
-            "pmuwatch",
-            "--example",
-            "bench_pipeline",
-        ])?;
+        util::cargo(&["build", "--release", "-p", "tool", "--bin", "pmuwatch"])?;
     }
     let target = util::root().join("target/release");
     let bins = Bins {
         pmuwatch: target.join("pmuwatch"),
-        helper: target.join("examples/bench_pipeline"),
     };
     let mut rows = Vec::new();
     if want(Part::Pipeline) {
@@ -100,6 +110,14 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     }
     if want(Part::Memory) {
         rows.extend(pipeline::memory(&bins, a.file_events)?);
+        if setup::is_root() {
+            rows.extend(live::memory(&bins, a.tasks)?);
+        } else {
+            eprintln!("bench: not root, no live memory figure");
+        }
+    }
+    if want(Part::Drops) {
+        rows.extend(live::drops(&bins, a.flood_secs)?);
     }
     if want(Part::Cost) {
         rows.extend(cost::run(&bins, a.loops)?);

@@ -60,25 +60,13 @@ pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
         },
         Workload {
             name: "self-migrate",
-            argv: vec![
-                bins.helper.display().to_string(),
-                "migrate".into(),
-                a.migrations.to_string(),
-            ],
+            argv: [
+                bins.helper(),
+                vec!["migrate".into(), a.migrations.to_string()],
+            ]
+            .concat(),
         },
     ];
-    // The helper is a release example (its dev-dependencies make a first build long); without
-    // it (`--no-build`) only sched pipe runs.
-    let workloads: Vec<Workload> = workloads
-        .into_iter()
-        .filter(|w| {
-            let ok = w.argv[0] == "perf" || bins.helper.exists();
-            if !ok {
-                eprintln!("bench: no {}, skipping the {} workload", w.argv[0], w.name);
-            }
-            ok
-        })
-        .collect();
     let have = |bin: &str| {
         crate::util::succeeds(Command::new("sh").args(["-c", &format!("command -v {bin}")]))
     };

@@ -9,18 +9,19 @@ use super::{Bins, Row, si};
 
 pub fn rates(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
     eprintln!("bench: pipeline rates over {events} synthetic events");
-    let out = Command::new(&bins.helper)
+    let out = bins
+        .helper_cmd()
         .args(["rate", &events.to_string()])
         .output()
-        .context("could not start bench_pipeline")?;
+        .context("could not start pmuwatch bench-helper")?;
     if !out.status.success() {
         bail!(
-            "bench_pipeline rate failed: {}",
+            "pmuwatch bench-helper rate failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("bench_pipeline printed no JSON")?;
+        serde_json::from_slice(&out.stdout).context("pmuwatch bench-helper printed no JSON")?;
     let rate = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
     let row = |what: &str, k: &str, goal: &str| Row {
         part: "pipeline",
@@ -46,7 +47,7 @@ pub fn memory(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
     let file = dir.join("big.pmw");
     eprintln!("bench: writing a {events}-event synthetic trace");
     crate::util::run(
-        Command::new(&bins.helper)
+        bins.helper_cmd()
             .arg("write")
             .arg(&file)
             .arg(events.to_string()),
