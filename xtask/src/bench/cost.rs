@@ -48,6 +48,7 @@ pub fn run(bins: &Bins, loops: u64) -> anyhow::Result<Vec<Row>> {
     let measured = measure(pmu.pid(), loops);
     pmu.stop();
     rows.extend(table("pmuwatch", measured?));
+    rows.extend(direct_reads(traced_demo(bins, &dir)?));
     if crate::util::succeeds(Command::new("sh").args(["-c", "command -v bpftrace"])) {
         let mut bt = Bg::start(
             "bpftrace",
@@ -69,16 +70,28 @@ struct Measured {
 }
 
 fn measure(pid: u32, loops: u64) -> anyhow::Result<Measured> {
-    let before = programs(pid);
     let ctxt0 = context_switches();
-    super::proc::timed(Command::new("perf").args([
-        "bench",
-        "sched",
-        "pipe",
-        "-l",
-        &loops.to_string(),
-    ]))?;
+    let progs = delta(pid, || {
+        super::proc::timed(Command::new("perf").args([
+            "bench",
+            "sched",
+            "pipe",
+            "-l",
+            &loops.to_string(),
+        ]))
+        .map(|_| ())
+    })?;
     let switches = context_switches().saturating_sub(ctxt0);
+    Ok(Measured { progs, switches })
+}
+
+/// Per program of process `pid`: name, run time and runs while `work` ran.
+fn delta(
+    pid: u32,
+    work: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<(String, ProgStats)>> {
+    let before = programs(pid);
+    work()?;
     let after = programs(pid);
     let names: HashMap<u32, String> = super::proc::program_names();
     let progs = after
@@ -103,7 +116,73 @@ fn measure(pid: u32, loops: u64) -> anyhow::Result<Measured> {
             )
         })
         .collect();
-    Ok(Measured { progs, switches })
+    Ok(progs)
+}
+
+/// Program statistics of `pmuwatch record -- pmuwatch demo --careless`: the demo's counter
+/// reads, each under a read-site uprobe (probed before the demo runs) and each trapping here
+/// (no hardware PMU). Read from /proc while it runs; the last reading counts.
+fn traced_demo(bins: &Bins, dir: &std::path::Path) -> anyhow::Result<Vec<(String, ProgStats)>> {
+    let mut child = Command::new(&bins.pmuwatch)
+        .args(["record", "-o"])
+        .arg(dir.join("demo.pmw"))
+        .arg("--")
+        .arg(&bins.pmuwatch)
+        .args(["demo", "--careless", "--duration", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("could not start pmuwatch record")?;
+    let pid = child.id();
+    let mut last = Vec::new();
+    let mut names = HashMap::new();
+    while child.try_wait()?.is_none() {
+        // Programs load one by one at the start and go one by one at the end: keep the
+        // latest reading that has them all.
+        let now = programs(pid);
+        if now.len() > last.len() {
+            names = super::proc::program_names();
+        }
+        if now.len() >= last.len() {
+            last = now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(last
+        .into_iter()
+        .map(|p| {
+            let name = names
+                .get(&p.id)
+                .cloned()
+                .unwrap_or_else(|| format!("prog id {}", p.id));
+            (name, p)
+        })
+        .collect())
+}
+
+/// The read-site uprobe program per direct read (and the trap program it is followed by).
+fn direct_reads(progs: Vec<(String, ProgStats)>) -> Vec<Row> {
+    progs
+        .iter()
+        .filter(|(name, p)| {
+            p.run_cnt > 0 && (name.starts_with("read_site") || name.starts_with("trap_signal"))
+        })
+        .map(|(name, p)| Row {
+            part: "cost",
+            what: format!("pmuwatch: {name} (demo --careless)"),
+            value: format!("{:.0} ns/run", p.run_time_ns as f64 / p.run_cnt as f64),
+            note: format!(
+                "{} runs: {}",
+                p.run_cnt,
+                if name.starts_with("read_site") {
+                    "the uprobe program per direct counter read (the uprobe's own trap and single-step come on top)"
+                } else {
+                    "per SIGSEGV of a counter read"
+                }
+            ),
+        })
+        .collect()
 }
 
 fn table(who: &str, m: Measured) -> Vec<Row> {
