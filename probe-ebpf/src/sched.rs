@@ -278,12 +278,14 @@ pub fn sched_switch_tp(ctx: TracePointContext) -> u32 {
 }
 
 /// `sched_migrate_task(struct task_struct *p, int dest_cpu)` (kernel/sched/core.c
-/// `set_task_cpu`). Runs on any CPU; `p->cpu` is still the origin.
+/// `set_task_cpu`). Runs on any CPU; `p->cpu` is still the origin. Like switches, only those
+/// of interesting tasks (system-wide: possible perf users): a migration matters to a task
+/// whose events can be on the wrong CPU.
 #[inline(always)]
 fn on_migrate(p: u64, dest_cpu: u32) {
     let o = offsets();
     let (tgid, tid) = task_ids(&o, p);
-    if !wanted(tgid) {
+    if !interesting(&settings(), tgid) {
         return;
     }
     emit(&Migrate {

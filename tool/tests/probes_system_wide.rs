@@ -4,7 +4,8 @@
 //! nothing. `pmuwatch demo --careless` runs beside a pipe that reads and switches a lot:
 //!
 //! - the demo's reads, closes, mmaps and munmaps of its perf pages are reported exactly;
-//! - no `PerfRead` / `Munmap` / `PerfClose` of a process that did not open a perf event;
+//! - no `PerfRead` / `Munmap` / `PerfClose` / `Migrate` of a process that did not open a perf
+//!   event;
 //! - no context switch between two such processes unless the CPU's access state changed.
 //!
 //! "Opened a perf event" is judged by the `PerfOpen` records in the stream (the kernel marks a
@@ -99,7 +100,11 @@ fn only_perf_users_are_recorded_system_wide_and_completely() {
     for e in &events {
         let h = e.header();
         match e {
-            Event::PerfRead(_) | Event::Munmap(_) | Event::PerfClose(_) | Event::PerfMmap(_) => {
+            Event::PerfRead(_)
+            | Event::Munmap(_)
+            | Event::PerfClose(_)
+            | Event::PerfMmap(_)
+            | Event::Migrate(_) => {
                 assert!(perf_user(h.pid), "{e:?} of a process without perf events");
             }
             Event::SchedSwitch(s) => {
@@ -137,6 +142,12 @@ fn only_perf_users_are_recorded_system_wide_and_completely() {
             _ => None,
         })
         .collect();
+    if n(&report, "migrations") > 0 {
+        assert!(
+            of_demo(&|e| matches!(e, Event::Migrate(_))) > 0,
+            "the demo's migrations"
+        );
+    }
     let munmaps =
         of_demo(&|e| matches!(e, Event::Munmap(m) if m.ret == 0 && pages.contains(&m.addr)));
     assert_eq!(munmaps, n(&report, "munmaps"), "munmaps");

@@ -49,15 +49,29 @@ pub fn run(bins: &Bins, loops: u64) -> anyhow::Result<Vec<Row>> {
     pmu.stop();
     rows.extend(table("pmuwatch", measured?));
     rows.extend(direct_reads(traced_demo(bins, &dir)?));
+    // The same switches under bpftrace: a counter, and an empty program (the floor: what
+    // running any program costs here, accounting included).
+    let scripts = [
+        (
+            "bpftrace sched_switch count",
+            "tracepoint:sched:sched_switch { @ = count(); }",
+        ),
+        (
+            "bpftrace empty program",
+            "tracepoint:sched:sched_switch { }",
+        ),
+    ];
     if crate::util::succeeds(Command::new("sh").args(["-c", "command -v bpftrace"])) {
-        let mut bt = Bg::start(
-            "bpftrace",
-            Command::new("bpftrace").args(["-e", "tracepoint:sched:sched_switch { @ = count(); }"]),
-            holds_programs,
-        )?;
-        let measured = measure(bt.pid(), loops);
-        bt.stop();
-        rows.extend(table("bpftrace sched_switch count", measured?));
+        for (who, script) in scripts {
+            let mut bt = Bg::start(
+                "bpftrace",
+                Command::new("bpftrace").args(["-e", script]),
+                holds_programs,
+            )?;
+            let measured = measure(bt.pid(), loops);
+            bt.stop();
+            rows.extend(table(who, measured?));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
