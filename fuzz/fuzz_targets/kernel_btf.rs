@@ -3,13 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pmuwatch::{btf::Btf, probe::offsets};
+
+#[path = "../../tool/tests/parsers_support/mod.rs"]
+mod parsers_support;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(btf) = Btf::parse(data) else {
-        return;
-    };
-    let _ = offsets::compute(&btf);
-    let _ = btf.tracepoint_params("sched_switch");
-    let _ = btf.offset_of("task_struct", &["thread_info", "cpu"]);
+    parsers_support::btf(data);
 });

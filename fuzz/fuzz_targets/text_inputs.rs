@@ -3,13 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pmuwatch::{engine::script, probe, sites::procmaps};
+
+#[path = "../../tool/tests/parsers_support/mod.rs"]
+mod parsers_support;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let _ = procmaps::executable_files(&text);
-    let _ = probe::offsets::format_field(&text, "next_pid");
-    let _ = probe::tracepoint::check_layout(&text, &[("common_pid", 4), ("ret", 16)]);
-    let _ = probe::hooks::kallsyms(&text, &["armv8pmu_start", "x86_pmu_enable"]);
-    let _ = script::parse(&text);
+    parsers_support::text(&String::from_utf8_lossy(data));
 });

@@ -84,16 +84,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
 }
 
 fn ensure_cargo_fuzz() -> anyhow::Result<()> {
-    if !succeeds(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
-        eprintln!("fuzz: installing the nightly toolchain");
-        util::run(Command::new("rustup").args([
-            "toolchain",
-            "install",
-            "nightly",
-            "--profile",
-            "minimal",
-        ]))?;
-    }
+    // The nightly toolchain (and everything the eBPF build needs).
+    crate::setup::ensure()?;
     if !succeeds(Command::new("cargo").args(["fuzz", "--version"])) {
         eprintln!("fuzz: installing cargo-fuzz");
         util::run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
