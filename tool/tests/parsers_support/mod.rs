@@ -50,7 +50,7 @@ pub fn record(data: &[u8]) {
     if let Ok(e) = common::decode(data) {
         // A decoded record is the input's prefix of the record's own size.
         assert_eq!(e.bytes(), &data[..e.bytes().len()]);
-        assert_eq!(common::decode(e.bytes()), Ok(e.clone()));
+        assert_eq!(common::decode(e.bytes()), Ok(e));
     }
     let _ = common::insn::decode_at(true, data);
     let _ = common::insn::decode_at(false, data);
