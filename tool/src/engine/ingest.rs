@@ -102,13 +102,7 @@ impl Engine {
             Event::Exec(e) => self.on_exec(&h, e),
             Event::Exit(x) => self.on_exit(&h, x),
             Event::DirectRead(d) => self.on_direct_read(&h, d),
-            Event::ReaderCall(_) => {
-                self.count(h.tid, |c| c.reader_calls += 1);
-                if let Some(t) = self.tasks.get_mut(&h.tid) {
-                    t.readers_seen = true;
-                    t.last_ok_ip = None;
-                }
-            }
+            Event::ReaderCall(_) => self.on_reader_return(h.tid),
             Event::PageSample(p) => self.on_page_sample(&h, p),
             Event::Lost(l) => self.on_lost(&h, l),
             Event::Comm(c) => {
@@ -694,8 +688,9 @@ impl Engine {
         }
     }
 
+    /// The probe reports every munmap of a target (it cannot tell perf mappings apart); only
+    /// those that unmap a perf mapping the engine saw are counted (`munmaps`).
     fn on_munmap(&mut self, h: &Header, m: &Munmap) {
-        self.count(h.tid, |c| c.munmaps += 1);
         if m.ret != 0 {
             return;
         }
@@ -704,27 +699,34 @@ impl Engine {
         };
         let end = m.addr.saturating_add(m.len);
         let mut unmapped_hw = false;
+        let mut unmapped = false;
         for e in &mut p.events {
             if e.mmapped && e.map_addr >= m.addr && e.map_addr < end {
                 e.mmapped = false;
+                unmapped = true;
                 if e.user_readable() {
                     p.mapped_hw = p.mapped_hw.saturating_sub(1);
                     unmapped_hw = true;
                 }
             }
         }
-        if !unmapped_hw {
+        if !unmapped {
             return;
         }
-        self.last_action = Some((h.ts_ns, ToggleCause::Munmap { tid: h.tid }));
         let now_zero = p.mapped_hw == 0;
+        // Events whose fd was closed live on while mapped; unmapped now, they are gone.
         let gone: Vec<usize> = (0..p.events.len())
             .rev()
             .filter(|&i| p.events[i].fd.is_none() && !p.events[i].mmapped)
             .collect();
+        self.count(h.tid, |c| c.munmaps += 1);
         for i in gone {
             self.drop_event(h.pid, i);
         }
+        if !unmapped_hw {
+            return;
+        }
+        self.last_action = Some((h.ts_ns, ToggleCause::Munmap { tid: h.tid }));
         if now_zero && self.facts.arch == Arch::X86_64 {
             self.x86_mm_access(h, UserAccess::Off, ToggleCause::Munmap { tid: h.tid });
         }
@@ -827,14 +829,14 @@ impl Engine {
             return;
         };
         t.seen_on(h.cpu);
-        if t.readers_seen && t.last_ok_ip == Some(d.ip) {
-            // The previous read at this site did not satisfy the seqlock: a retry.
-            t.counts.reads.ok = t.counts.reads.ok.saturating_sub(1);
-            t.counts.reads.seq_retry += 1;
-            self.totals.reads.ok = self.totals.reads.ok.saturating_sub(1);
-            self.totals.reads.seq_retry += 1;
+        // Another read at the same site: the previous one is superseded (a retry, if the
+        // reader's return shows both were in one call).
+        if let Some((ip, outcome)) = t.last_exec.take()
+            && ip == d.ip
+        {
+            let slot = usize::from(outcome != Outcome::Ok);
+            t.superseded[slot] = t.superseded[slot].saturating_add(1);
         }
-        t.last_ok_ip = None;
         t.pending = Some(PendingRead {
             ts_ns: h.ts_ns,
             cpu: h.cpu,
@@ -844,6 +846,27 @@ impl Engine {
         });
         t.counts.reads.pending += 1;
         self.totals.reads.pending += 1;
+    }
+
+    /// A known reader function (libperf `perf_mmap__read_self`, ...) returned. Its seqlock
+    /// loop repeats the counter read when the page changed under it, so every read followed by
+    /// another at the same site within the call was a `seq-retry` (whether it read ok or
+    /// silent). Calls are bounded by returns only: the reads before a thread's first return
+    /// count as its first call.
+    fn on_reader_return(&mut self, tid: u32) {
+        self.count(tid, |c| c.reader_calls += 1);
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        t.last_exec = None;
+        let [ok, silent] = std::mem::take(&mut t.superseded).map(u64::from);
+        if ok + silent > 0 {
+            self.count(tid, |c| {
+                c.reads.ok = c.reads.ok.saturating_sub(ok);
+                c.reads.silent_wrong_pmu = c.reads.silent_wrong_pmu.saturating_sub(silent);
+                c.reads.seq_retry += ok + silent;
+            });
+        }
     }
 
     /// Takes `tid`'s pending read off its books (None when there is none).
@@ -885,12 +908,15 @@ impl Engine {
         let Some(cause) = silent else {
             self.count(tid, |c| c.reads.ok += 1);
             if let Some(t) = self.tasks.get_mut(&tid) {
-                t.last_ok_ip = Some(p.ip);
+                t.last_exec = Some((p.ip, Outcome::Ok));
             }
             self.record_read(&h, Outcome::Ok, ReadCause::None, counter, pmu);
             return;
         };
         self.count(tid, |c| c.reads.silent_wrong_pmu += 1);
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            t.last_exec = Some((p.ip, Outcome::SilentWrongPmu));
+        }
         self.record_read(
             &h,
             Outcome::SilentWrongPmu,
@@ -948,6 +974,10 @@ impl Engine {
 
     fn on_trap(&mut self, h: &Header, tr: &Trap) {
         let pending = self.take_pending(h.tid);
+        // A trapped read is not retried: it ends the chain of reads at its site.
+        if let Some(t) = self.tasks.get_mut(&h.tid) {
+            t.last_exec = None;
+        }
         let arm = self.is_arm64(tr);
         let n = (tr.insn_len as usize).min(tr.insn.len());
         let decoded = insn::decode_at(arm, &tr.insn[..n]);

@@ -45,8 +45,12 @@
 //! - The event a direct read refers to: the one whose counter number (`index - 1` from a page
 //!   sample, or learnt from an earlier read) matches; for counter 31 on arm64 a cycles event;
 //!   else the first mapped user-readable event.
-//! - When reader functions are probed for the thread (`ReaderCall` seen), a second direct read
-//!   at the same site before the reader returns turns the first from `ok` into `seq-retry`.
+//! - Seqlock retries need the reader's boundaries: when a known reader function returns
+//!   (`ReaderCall`), every read of that call followed by another read at the same site turns
+//!   from `ok` (or `silent-wrong-pmu`) into `seq-retry`. A call is what lies between two
+//!   returns (the first: since the thread started). Without reader returns no retry is told
+//!   apart from the next read (a loop reading one counter looks the same). The recent-reads
+//!   ring and findings keep the read as first classified.
 //! - `Trap` without a pending read is still a `trap` when it is a counter read: the bytes
 //!   decode as one (`common::insn`), or none could be read and the signal has the counter-read
 //!   signature (arm64 SIGILL ILL_ILLOPC, x86 SIGSEGV SI_KERNEL 0x80). Other signals are counted

@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 use common::ReadReg;
 use serde::{Deserialize, Serialize};
 
-use super::summary::{Counts, EventInfo, UserAccess};
+use super::{
+    classify::Outcome,
+    summary::{Counts, EventInfo, UserAccess},
+};
 
 /// Record kinds are numbered 1..=19; index 0 is unused.
 pub(crate) const KIND_SLOTS: usize = 20;
@@ -176,7 +179,10 @@ impl Process {
 
     fn pick(&self, counter: Option<u32>, ok: &dyn Fn(&UserEvent) -> bool) -> Option<usize> {
         if let Some(c) = counter
-            && let Some(i) = self.events.iter().position(|e| e.counter == Some(c))
+            && let Some(i) = self
+                .events
+                .iter()
+                .position(|e| ok(e) && e.counter == Some(c))
         {
             return Some(i);
         }
@@ -220,10 +226,12 @@ pub(crate) struct Task {
     pub records: [u64; KIND_SLOTS],
     pub last_migration: Option<Migration>,
     pub pending: Option<PendingRead>,
-    /// Site of the last direct read that executed fine, since the last reader return.
-    pub last_ok_ip: Option<u64>,
-    /// Reader functions are probed for this task: repeated reads at one site are retries.
-    pub readers_seen: bool,
+    /// Site and outcome (ok or silent) of the last direct read that executed, since the last
+    /// reader return.
+    pub last_exec: Option<(u64, Outcome)>,
+    /// Executed reads followed by another read at the same site since the last reader return
+    /// (ok, silent): seqlock retries once a reader return shows both were in one call.
+    pub superseded: [u32; 2],
     /// arm64 model of `perf_event_ctxp->nr_user`: user-readable events counting this task.
     pub nr_user: u32,
     pub first_ts: u64,
@@ -244,8 +252,8 @@ impl Task {
             records: [0; KIND_SLOTS],
             last_migration: None,
             pending: None,
-            last_ok_ip: None,
-            readers_seen: false,
+            last_exec: None,
+            superseded: [0; 2],
             nr_user: 0,
             first_ts: ts,
             last_ts: ts,

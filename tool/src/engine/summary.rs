@@ -65,6 +65,7 @@ pub struct Counts {
     /// `ioctl` calls on perf fds.
     pub ioctls: u64,
     pub mmaps: u64,
+    /// Successful `munmap` calls that unmapped a perf mapping (other munmaps are not counted).
     pub munmaps: u64,
     pub closes: u64,
     /// `DirectRead` records (uprobes on read sites).

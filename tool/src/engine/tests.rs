@@ -415,3 +415,82 @@ fn ioctl_disable_makes_fallbacks_event_disabled_and_reads_stale() {
     );
     assert_eq!(kinds(&e), vec![FindingKind::StaleRead]);
 }
+
+#[test]
+fn a_read_is_matched_to_the_readers_own_event_on_that_counter() {
+    // Two threads, each with its own cycles event on counter 31 (the lab's 6.1 pua1): thread
+    // 101 reads while thread 100 has disabled its own event. The read is 101's, and ok.
+    let e = run(
+        examples::arm64_homogeneous(),
+        "0   0 100 100 sysctl perf_user_access=1 paranoid=2
+         1ms 0 100 100 perf_open attr_type=8 config=0x11 config1=0x2 ret=3
+         1ms 1 100 101 perf_open attr_type=8 config=0x11 config1=0x2 ret=4
+         2ms 0 100 100 perf_mmap fd=3 len=4096 ret=0x7f0000
+         2ms 1 100 101 perf_mmap fd=4 len=4096 ret=0x7f1000
+         3ms 0 100 100 direct_read ip=0x400 counter=31
+         3ms 1 100 101 direct_read ip=0x400 counter=31
+         4ms 0 100 100 perf_ioctl fd=3 cmd=disable ret=0
+         5ms 1 100 101 direct_read ip=0x400 counter=31
+         6ms 1 100 101 perf_ioctl fd=4 cmd=disable ret=0",
+    );
+    let r = e.totals().counts.reads;
+    assert_eq!((r.ok, r.silent_wrong_pmu), (3, 0), "{:?}", e.findings());
+}
+
+#[test]
+fn only_munmaps_of_perf_mappings_are_counted() {
+    // The probe reports every munmap of the target; the demo counts those of its perf pages.
+    let e = run(
+        examples::arm64_homogeneous(),
+        &format!(
+            "{}4ms 0 100 100 munmap addr=0x600000 len=8192 ret=0
+             5ms 0 100 100 munmap addr=0x7f0000 len=4096 ret=-22
+             6ms 0 100 100 munmap addr=0x7f0000 len=4096 ret=0
+             7ms 0 100 100 munmap addr=0x7f0000 len=4096 ret=0",
+            ARM_OPEN.replace("attr_type=10", "attr_type=8")
+        ),
+    );
+    assert_eq!(e.totals().counts.munmaps, 1);
+    assert_eq!(e.task_row(100).unwrap().counts.munmaps, 1);
+}
+
+#[test]
+fn retries_within_a_threads_first_reader_call_count_and_silent_reads_can_be_retried() {
+    // Hetero: thread 100 holds an a53 (type 10) event and reads it carelessly on CPU 2; the
+    // page changed, the reader read again (both silent), then returned. A second call reads
+    // once; a read outside any call (no return after it) stays as classified.
+    let e = run(
+        examples::arm64_hetero(),
+        &format!(
+            "{}4ms 2 100 100 direct_read ip=0x400 counter=31
+             5ms 2 100 100 direct_read ip=0x400 counter=31
+             6ms 2 100 100 reader_call func=1 ret=0
+             7ms 0 100 100 direct_read ip=0x400 counter=31
+             8ms 0 100 100 reader_call func=1 ret=0
+             9ms 0 100 100 direct_read ip=0x400 counter=31
+             10ms 0 100 100 direct_read ip=0x400 counter=31",
+            ARM_OPEN
+        ),
+    );
+    let mut e = e;
+    e.flush();
+    let r = e.totals().counts.reads;
+    assert_eq!((r.ok, r.silent_wrong_pmu, r.seq_retry), (3, 1, 1));
+    assert_eq!(e.totals().counts.reader_calls, 2);
+}
+
+#[test]
+fn without_reader_returns_repeated_reads_are_not_retries() {
+    let mut e = run(
+        examples::arm64_homogeneous(),
+        &format!(
+            "{}4ms 0 100 100 direct_read ip=0x400 counter=31
+             5ms 0 100 100 direct_read ip=0x400 counter=31
+             6ms 0 100 100 direct_read ip=0x400 counter=31",
+            ARM_OPEN.replace("attr_type=10", "attr_type=8")
+        ),
+    );
+    e.flush();
+    let r = e.totals().counts.reads;
+    assert_eq!((r.ok, r.seq_retry), (3, 0));
+}
