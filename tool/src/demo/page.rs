@@ -236,6 +236,16 @@ where
     }
 }
 
+/// One self-read of a live page with the real counter read, under a fixed symbol: pmuwatch
+/// traces the return of known reader functions (`sites::KNOWN_READERS`, like libperf's
+/// `perf_mmap__read_self`) to tell a seqlock retry (a second counter read within one call)
+/// from the next call's read.
+#[inline(never)]
+#[unsafe(no_mangle)]
+pub fn pmuwatch_demo_read_self(page: &MappedPage, mode: Mode) -> SelfRead {
+    read_self(page, mode, super::counter::read)
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;

@@ -15,9 +15,8 @@ use std::{
 };
 
 use super::{
-    counter,
     counts::{Counts, EventInfo, ThreadReport},
-    page::{Mode, Outcome, read_self},
+    page::{Mode, Outcome, pmuwatch_demo_read_self},
     perf::{self, Event, Ioctl},
     pmus::Plan,
 };
@@ -143,7 +142,7 @@ fn read_event(ev: &mut Event, careless: bool, counts: &mut Counts) {
         Mode::Careful
     };
     counts.reads += 1;
-    let r = read_self(ev.page(), mode, counter::read);
+    let r = pmuwatch_demo_read_self(ev.page(), mode);
     counts.seq_retries += u64::from(r.retries);
     match r.outcome {
         Outcome::Direct { index, .. } => {

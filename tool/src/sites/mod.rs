@@ -50,10 +50,13 @@ pub struct ReaderFn {
     pub symbol: String,
 }
 
-/// Reader functions worth a uretprobe when their symbol is present.
+/// Reader functions worth a uretprobe when their symbol is present (their returns bound the
+/// seqlock loop: a second read at one site within a call is a retry). The last is `pmuwatch
+/// demo`'s own self-read, the libperf protocol under its own name.
 pub const KNOWN_READERS: &[&str] = &[
     "perf_evsel__read",
     "perf_mmap__read_self",
     "PAPI_read",
     "PAPI_read_ts",
+    "pmuwatch_demo_read_self",
 ];
