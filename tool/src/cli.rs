@@ -105,6 +105,10 @@ pub struct DemoArgs {
     /// Only open hardware events of this PMU (sysfs name, e.g. armv8_cortex_a53); repeatable.
     #[arg(long = "pmu", value_name = "NAME")]
     pub pmus: Vec<String>,
+    /// Each thread opens the events of one PMU only (thread i: the i-th PMU type, round
+    /// robin), like a reader that opens its counters on the PMU of the CPU it starts on.
+    #[arg(long)]
+    pub pmu_per_thread: bool,
 }
 
 #[derive(Args, Debug, Clone, Default)]

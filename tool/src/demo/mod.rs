@@ -139,7 +139,11 @@ pub fn run_workload(a: &DemoArgs) -> anyhow::Result<Report> {
     for thread in 0..a.threads {
         let w = Worker {
             thread,
-            plan: plan.clone(),
+            plan: if a.pmu_per_thread {
+                Arc::new(pmus::one_pmu(&plan, thread))
+            } else {
+                plan.clone()
+            },
             cpus: cpus.clone(),
             careless: a.careless,
             interval: Duration::from_millis(1),

@@ -116,6 +116,27 @@ pub fn plan(root: &Path, arch: Arch) -> Plan {
     Plan { hardware, software }
 }
 
+/// `--pmu-per-thread`: the plan of reader `thread`, holding the hardware events of one PMU
+/// only, the `thread`-th of the plan's PMUs (in plan order, round robin).
+pub fn one_pmu(plan: &Plan, thread: usize) -> Plan {
+    let mut names: Vec<&str> = Vec::new();
+    for e in &plan.hardware {
+        if !names.contains(&e.pmu.as_str()) {
+            names.push(&e.pmu);
+        }
+    }
+    let mine = names.get(thread % names.len().max(1)).copied();
+    Plan {
+        hardware: plan
+            .hardware
+            .iter()
+            .filter(|e| Some(e.pmu.as_str()) == mine)
+            .cloned()
+            .collect(),
+        software: plan.software.clone(),
+    }
+}
+
 fn generic_hardware(pmu: &str, ext: u64) -> Vec<EventInfo> {
     [
         ("cycles", PERF_COUNT_HW_CPU_CYCLES),
@@ -187,6 +208,21 @@ mod tests {
                 ("armv8_cortex_a72/instructions", 11, 0x08, 2),
             ]
         );
+        // --pmu-per-thread: thread 0 the a53 pair, thread 1 the a72 pair, thread 2 a53 again.
+        let names = |t: usize| -> Vec<String> {
+            one_pmu(&p, t)
+                .hardware
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(
+            names(1),
+            ["armv8_cortex_a72/cycles", "armv8_cortex_a72/instructions"]
+        );
+        assert_eq!(names(2), names(0));
+        assert_eq!(names(0)[0], "armv8_cortex_a53/cycles");
+        assert_eq!(one_pmu(&p, 1).software, p.software);
         let _ = fs::remove_dir_all(root);
     }
 
