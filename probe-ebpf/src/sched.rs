@@ -14,7 +14,7 @@
 //! lookup), so that the switches of everything else cost no ring-buffer write (issue 8).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_probe_read_kernel},
+    helpers::{bpf_get_current_comm, bpf_probe_read_kernel, generated},
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{Array, PerCpuArray},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
@@ -35,6 +35,15 @@ use crate::maps::{
 pub static RUNTIME: Array<u32> = Array::with_max_entries(2, 0);
 const RT_PERF_USER_ACCESS: u32 = 0;
 const RT_RDPMC_MODE: u32 = 1;
+
+/// Index 0 non-zero: a target stops itself (SIGSTOP) right after exec, before the first
+/// instruction of its new image, until user space has put uprobes on that image's read sites
+/// and sent SIGCONT. Set for commands pmuwatch spawns (tool/src/probe/live.rs), so that a
+/// reader a shell starts is probed from its first read.
+#[map]
+pub static HOLD_EXEC: Array<u32> = Array::with_max_entries(1, 0);
+/// SIGSTOP on x86_64 and arm64 alike.
+const SIGSTOP: u32 = 19;
 
 /// Per-CPU state kept across switches.
 #[repr(C)]
@@ -351,6 +360,13 @@ fn on_exec() {
     let (tgid, tid) = current_ids();
     if !wanted(tgid) {
         return;
+    }
+    if HOLD_EXEC.get(0).copied().unwrap_or(0) != 0 {
+        // Before the record: user space answers the record with SIGCONT, which must come
+        // after the SIGSTOP (a SIGCONT first would leave the process stopped for good).
+        // SAFETY: helper without preconditions; it signals the current thread group, which
+        // stops on its way back to user space.
+        unsafe { generated::bpf_send_signal(SIGSTOP) };
     }
     emit(&Exec {
         h: header::<Exec>(tgid, tid),

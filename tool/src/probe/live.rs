@@ -118,6 +118,28 @@ pub struct LiveSource {
     reads: ReadWatch,
     /// `--no-read-probes`: perf page sampling instead.
     sampler: Option<PageSampler>,
+    /// Targets stop at exec (SIGSTOP from the exec probe) until their image is probed.
+    hold_exec: bool,
+}
+
+impl Drop for LiveSource {
+    /// Never leaves a target stopped: no more holds, and every target continues.
+    fn drop(&mut self) {
+        if self.hold_exec {
+            let _ = loader::set_hold_exec(&mut self.probes.ebpf, false);
+            self.resume_all();
+        }
+    }
+}
+
+/// SIGCONT to a target held at exec; a process already gone or running is not harmed.
+fn resume(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid)
+        && pid > 0
+    {
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    }
 }
 
 /// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` uses, so user records sort with
@@ -186,6 +208,7 @@ impl LiveSource {
         // maps later, and of `-p`/system-wide readers, when their first perf syscall is seen.
         let mut reads = ReadWatch::default();
         if !opts.no_read_probes {
+            reads.load(&mut probes.ebpf);
             if let Some(exe) = opts
                 .command
                 .first()
@@ -206,6 +229,13 @@ impl LiveSource {
             );
         }
 
+        // A spawned command's processes stop at exec until their new image is probed (see
+        // `resume_execs`): a reader a shell starts is seen from its first read. Not for `-p`
+        // or system-wide, where pmuwatch does not own the processes.
+        let hold_exec = !opts.no_read_probes && opts.pid.is_none() && !opts.command.is_empty();
+        if hold_exec {
+            loader::set_hold_exec(&mut probes.ebpf, true)?;
+        }
         let target = if let Some(pid) = opts.pid {
             target::attach_pid(pid, &mut targets_map)?
         } else if !opts.command.is_empty() {
@@ -234,6 +264,7 @@ impl LiveSource {
             scratch: Vec::new(),
             reads,
             sampler: opts.no_read_probes.then(PageSampler::default),
+            hold_exec,
         };
         src.pending.push(event(
             src.gates.record(user_header::<common::Sysctl>(0, 0, 0)),
@@ -355,6 +386,7 @@ impl LiveSource {
                 self.reads.report(&mut self.probes.coverage);
             }
         }
+        self.resume_execs(&fresh);
         for ev in fresh.drain(..) {
             // A task's name record goes before its first record.
             self.observe(&ev, out);
@@ -379,21 +411,46 @@ impl LiveSource {
         Ok(())
     }
 
+    /// Lets processes held at exec go on, now that `observe` has probed their new image.
+    fn resume_execs(&self, fresh: &[Event]) {
+        if !self.hold_exec {
+            return;
+        }
+        for e in fresh {
+            if let Event::Exec(x) = e {
+                resume(x.h.pid);
+            }
+        }
+    }
+
+    /// Every target continues (an exec record may have been dropped with its process held).
+    fn resume_all(&self) {
+        for &pid in &self.targets {
+            resume(pid);
+        }
+    }
+
     fn poll_drops(&mut self, out: &mut Vec<Event>) -> anyhow::Result<()> {
         let values = self.drops.get(&0, 0)?;
         if self.last_drops.len() < values.len() {
             self.last_drops.resize(values.len(), 0);
         }
+        let mut dropped = false;
         for (cpu, (now, last)) in values.iter().zip(self.last_drops.iter_mut()).enumerate() {
             if *now > *last {
                 let count = *now - *last;
                 *last = *now;
                 self.stats.lost += count;
+                dropped = true;
                 out.push(event(Lost {
                     h: user_header::<Lost>(cpu as u32, 0, 0),
                     count,
                 }));
             }
+        }
+        if dropped && self.hold_exec {
+            // An exec record may be among the drops, its process still held.
+            self.resume_all();
         }
         Ok(())
     }

@@ -107,6 +107,17 @@ pub fn set_gates(ebpf: &mut Ebpf, g: &Gates) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether targets stop at exec until [`super::live`] has probed their new image (the
+/// `HOLD_EXEC` map of probe-ebpf/src/sched.rs).
+pub fn set_hold_exec(ebpf: &mut Ebpf, on: bool) -> anyhow::Result<()> {
+    let map = ebpf
+        .map_mut("HOLD_EXEC")
+        .ok_or_else(|| anyhow::anyhow!("BPF object has no HOLD_EXEC map"))?;
+    let mut hold: Array<_, u32> = Array::try_from(map)?;
+    hold.set(0, u32::from(on), 0)?;
+    Ok(())
+}
+
 /// Run statistics of one loaded program (kernel BPF stats).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramCost {

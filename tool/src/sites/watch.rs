@@ -48,6 +48,18 @@ impl ReadWatch {
         &self.readers
     }
 
+    /// Loads the uprobe programs now, while every map they use is still open: the live
+    /// source gives some maps away (the target set is dropped once the target runs), and a
+    /// program loaded after that fails ("fd is not pointing to valid bpf_map"), so read sites
+    /// found later (a reader started by a shell) would never be probed.
+    pub fn load(&mut self, ebpf: &mut Ebpf) {
+        for name in ["read_site", "reader_return"] {
+            if let Err(e) = self.program(ebpf, name) {
+                self.errors.push(format!("{name}: {e:#}"));
+            }
+        }
+    }
+
     /// Scans and probes the files a running process maps.
     pub fn add_pid(&mut self, ebpf: &mut Ebpf, pid: u32) {
         if !self.scanned_pids.insert(pid) {
@@ -58,13 +70,19 @@ impl ReadWatch {
         }
     }
 
-    /// Follows a batch of records: an exec gives a process a new image; the first perf
-    /// syscall after it is a good moment to scan (its reader libraries are mapped by then).
+    /// Follows a batch of records: an exec gives a process a new image, scanned right away
+    /// (a reader that never makes a perf syscall, e.g. one reading a counter left open, is
+    /// probed too; a short-lived one may be gone or done before the probes are in: attaching
+    /// is asynchronous); the first perf syscall after it scans again for the reader libraries
+    /// mapped since (files already scanned cost nothing).
     pub fn observe(&mut self, ebpf: &mut Ebpf, events: &[Event]) {
         for e in events {
             match e {
                 Event::Exec(x) => {
                     self.scanned_pids.remove(&x.h.pid);
+                    for f in procmaps::of_pid(x.h.pid).unwrap_or_default() {
+                        self.add_file(ebpf, &f);
+                    }
                 }
                 Event::PerfOpen(o) if !self.scanned_pids.contains(&o.h.pid) => {
                     self.add_pid(ebpf, o.h.pid)
