@@ -54,6 +54,10 @@ traced() {
   json "$_n.report" "/tmp/$_n.report.out"
   # Every trap record's instruction bytes, counted: `@@insn NAME COUNT "insn":"HEX"`.
   step "$_n.export" pmuwatch export --format jsonl -o "/tmp/$_n.jsonl" "/tmp/$_n.pmw"
+  # `cargo xtask lab --keep-traces`: the trace itself, base64, saved by xtask next to the console.
+  if [ -n "$LAB_KEEP" ]; then
+    base64 "/tmp/$_n.pmw" | sed "s/^/@@b64 $_n /"
+  fi
   grep '"kind":"trap"' "/tmp/$_n.jsonl" | grep -o '"insn":"[0-9a-f]*"' | sort | uniq -c \
     | while read -r _cnt _insn; do echo "@@insn $_n $_cnt $_insn"; done
 }

@@ -24,6 +24,8 @@ pub struct Spec {
     pub scenario: String,
     pub log: PathBuf,
     pub timeout: Duration,
+    /// The guest prints its trace files (`LAB_KEEP=1`, see lab/lib.sh).
+    pub keep_traces: bool,
 }
 
 pub struct Outcome {
@@ -56,8 +58,9 @@ pub fn qemu_command(s: &Spec) -> Command {
         cmd.arg("-dtb").arg(dtb);
     }
     cmd.arg("-append").arg(format!(
-        "console=ttyAMA0 rdinit=/init panic=-1 quiet LAB_SCENARIO={}",
-        s.scenario
+        "console=ttyAMA0 rdinit=/init panic=-1 quiet LAB_SCENARIO={}{}",
+        s.scenario,
+        if s.keep_traces { " LAB_KEEP=1" } else { "" }
     ));
     cmd
 }

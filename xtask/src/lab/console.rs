@@ -47,6 +47,8 @@ pub struct Console {
     pub mrs: Vec<Mrs>,
     /// `@@insn NAME COUNT "insn":"HEX"`: trap records by instruction bytes, per scenario.
     pub trap_insns: BTreeMap<String, Vec<(u64, String)>>,
+    /// `@@b64 NAME LINE` (with `--keep-traces`): the trace file of scenario NAME, base64.
+    pub traces: BTreeMap<String, String>,
     pub errors: Vec<String>,
     pub done: bool,
 }
@@ -100,6 +102,13 @@ impl Console {
                 }
                 "mrs" => c.mrs(rest),
                 "insn" => c.insn(rest),
+                "b64" => {
+                    let (name, chunk) = rest.split_once(' ').unwrap_or((rest, ""));
+                    c.traces
+                        .entry(name.to_string())
+                        .or_default()
+                        .push_str(chunk);
+                }
                 "error" => c.errors.push(rest.to_string()),
                 "done" => c.done = true,
                 _ => {}
@@ -154,6 +163,32 @@ impl Console {
             .filter(|p| p.name.starts_with("armv8"))
             .collect()
     }
+}
+
+/// Decodes standard base64 (as busybox `base64` writes it); None on a bad character.
+pub fn base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// `key=value` among space-separated words.
@@ -222,6 +257,14 @@ mod tests {
         assert_eq!(c.mrs[1].value, Some(12345));
         assert_eq!(c.errors.len(), 1, "a failed helper is an error, not a read");
         assert!(c.done);
+    }
+
+    #[test]
+    fn trace_lines_decode_to_the_file() {
+        let c = Console::parse("@@b64 pua1 cG11d2F0\r\n@@b64 pua1 Y2gK\r\n");
+        assert_eq!(base64(&c.traces["pua1"]).unwrap(), b"pmuwatch\n");
+        assert_eq!(base64("YQ=="), Some(b"a".to_vec()));
+        assert_eq!(base64("a*b"), None);
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Args {
     /// or booting.
     #[arg(long)]
     pub recheck: bool,
+    /// Keep each scenario's trace (`runs/<kernel>-<scenario>.pmw`, for `pmuwatch report`):
+    /// the guest prints it base64 on the console.
+    #[arg(long)]
+    pub keep_traces: bool,
     /// Seconds before a boot is given up.
     #[arg(long, default_value_t = TIMEOUT_S)]
     pub timeout_s: u64,
@@ -53,6 +57,7 @@ impl Default for Args {
             only: Vec::new(),
             jobs: None,
             recheck: false,
+            keep_traces: false,
             timeout_s: TIMEOUT_S,
         }
     }
@@ -120,6 +125,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 scenario: b.scenario.name().into(),
                 log: boot::log_path(&lab, &b.name().replace('/', "-")),
                 timeout: Duration::from_secs(args.timeout_s),
+                keep_traces: args.keep_traces,
             };
             let out = if args.recheck {
                 boot::reread(&spec)?
@@ -127,6 +133,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 boot::boot(&spec)?
             };
             let console = Console::parse(&out.console);
+            keep_traces(&console, &spec)?;
             let mut checks = b.scenario.check(b.series, &console);
             finished(&mut checks, &out, &console, &spec);
             eprintln!("lab: {} done in {:.1} s", b.name(), out.wall.as_secs_f64());
@@ -140,14 +147,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for (b, r) in boots.iter().zip(&results) {
         match r {
             Ok((out, checks)) => {
-                let (p, f, s, d) = (
+                let (p, f, s) = (
                     checks.count(Verdict::Pass),
                     checks.count(Verdict::Fail),
                     checks.count(Verdict::Skip),
-                    checks.count(Verdict::Differs),
                 );
                 println!(
-                    "{:<16} {:>6.1} s  {p} passed, {f} failed, {s} skipped, {d} differ",
+                    "{:<16} {:>6.1} s  {p} passed, {f} failed, {s} skipped",
                     b.name(),
                     out.wall.as_secs_f64()
                 );
@@ -175,6 +181,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "arm64 lab: {failed} checks failed (consoles in {})",
             lab.join("runs").display()
         );
+    }
+    Ok(())
+}
+
+/// Writes the traces the guest printed (`--keep-traces`) next to the console log.
+fn keep_traces(c: &Console, spec: &boot::Spec) -> anyhow::Result<()> {
+    for (name, text) in &c.traces {
+        let Some(bytes) = console::base64(text) else {
+            eprintln!("lab: {name}: the trace on the console is not base64; not kept");
+            continue;
+        };
+        let path = spec.log.with_extension("pmw");
+        fs::write(&path, bytes)?;
+        eprintln!("lab: kept {}", path.display());
     }
     Ok(())
 }
