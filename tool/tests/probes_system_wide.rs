@@ -8,9 +8,9 @@
 //!   event;
 //! - no context switch between two such processes unless the CPU's access state changed.
 //!
-//! "Opened a perf event" is judged by the `PerfOpen` records in the stream (the kernel marks a
-//! process at `perf_event_open`; other processes on this machine may do so meanwhile) and by
-//! the kernel's slot (tgid modulo 65536), which two processes may share.
+//! "Opened a perf event" is judged by the kernel's own marks (`PERF_USERS`, set at
+//! `perf_event_open`; other processes on this machine may open events meanwhile), per slot
+//! (tgid modulo 65536, which two processes may share); every `PerfOpen` record must be marked.
 
 use std::{
     collections::BTreeSet,
@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use aya::maps::{PerCpuArray, RingBuf};
+use aya::maps::{Array, PerCpuArray, RingBuf};
 use common::Event;
 use pmuwatch::probe::loader::{self, LoadOptions};
 use serde_json::Value;
@@ -85,15 +85,30 @@ fn only_perf_users_are_recorded_system_wide_and_completely() {
     let dropped: u64 = drops.get(&0, 0).expect("DROPS[0]").iter().sum();
     assert_eq!(dropped, 0, "records dropped: no exact comparison possible");
 
-    let openers: BTreeSet<u32> = events
+    // The kernel's marks after the last drain: every record read so far was written after its
+    // process's mark (marks are never cleared). A process still inside perf_event_open at the
+    // end is marked without a `PerfOpen` record yet, so the records alone would not do.
+    let marks: Array<_, u32> =
+        Array::try_from(probes.ebpf.map("PERF_USERS").expect("PERF_USERS")).expect("PERF_USERS");
+    let seen: BTreeSet<u32> = events
         .iter()
-        .filter_map(|e| match e {
-            Event::PerfOpen(o) => Some(slot(o.h.pid)),
-            _ => None,
+        .flat_map(|e| match e {
+            Event::SchedSwitch(s) => vec![slot(s.h.pid), slot(s.prev_pid)],
+            _ => vec![slot(e.header().pid)],
         })
+        .chain([slot(demo_pid)])
         .collect();
-    assert!(openers.contains(&slot(demo_pid)), "the demo's opens");
-    let perf_user = |tgid: u32| openers.contains(&slot(tgid));
+    let marked: BTreeSet<u32> = seen
+        .into_iter()
+        .filter(|i| marks.get(i, 0).is_ok_and(|v| v != 0))
+        .collect();
+    for e in &events {
+        if let Event::PerfOpen(o) = e {
+            assert!(marked.contains(&slot(o.h.pid)), "{o:?} without a mark");
+        }
+    }
+    assert!(marked.contains(&slot(demo_pid)), "the demo is marked");
+    let perf_user = |tgid: u32| marked.contains(&slot(tgid));
 
     // Nothing of processes without perf events.
     let mut switches = 0;
