@@ -158,6 +158,16 @@ async fn record(
         "source".into(),
         json!({"records": s.records, "undecodable": s.undecodable, "lost": s.lost}),
     );
+    // Read sites and coverage as they ended: sites found after the start (a shell's child at
+    // exec, a library mapped later) are only known now. Readers prefer these to the meta's.
+    trailer.extra.insert(
+        "sites".into(),
+        serde_json::to_value(source.sites()).unwrap_or(Value::Null),
+    );
+    trailer.extra.insert(
+        "coverage".into(),
+        serde_json::to_value(source.coverage()).unwrap_or(Value::Null),
+    );
     if let Some(st) = source.exit_status() {
         trailer
             .extra

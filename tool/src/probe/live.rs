@@ -31,6 +31,8 @@ use crate::{
 pub const POLL_MS: u64 = 15;
 /// How often the gating settings are re-read.
 const GATES_POLL: Duration = Duration::from_millis(250);
+/// How often the targets' mappings are scanned again for libraries mapped later (dlopen).
+const SITES_RESCAN: Duration = Duration::from_millis(500);
 
 /// What to trace and for how long.
 #[derive(Clone, Debug, Default)]
@@ -103,6 +105,7 @@ pub struct LiveSource {
     tick: Option<tokio::time::Interval>,
     gates: Gates,
     gates_polled: Instant,
+    sites_rescanned: Instant,
     /// Thread group ids known to be targets (mirror of the kernel set, for Comm records).
     targets: HashSet<u32>,
     /// Tasks whose name has been emitted, with that name.
@@ -256,6 +259,7 @@ impl LiveSource {
             tick: None,
             gates,
             gates_polled: started,
+            sites_rescanned: started,
             named: StdHashMap::new(),
             state: State::Running,
             end: None,
@@ -382,6 +386,10 @@ impl LiveSource {
         } else {
             let before = self.reads.sites().len();
             self.reads.observe(&mut self.probes.ebpf, &fresh);
+            if self.sites_rescanned.elapsed() >= SITES_RESCAN {
+                self.sites_rescanned = Instant::now();
+                self.reads.rescan(&mut self.probes.ebpf);
+            }
             if self.reads.sites().len() != before {
                 self.reads.report(&mut self.probes.coverage);
             }

@@ -67,6 +67,26 @@ pub fn build(path: &Path) -> anyhow::Result<Report> {
     })
 }
 
+impl Report {
+    /// Read sites at the end of the recording (the trailer's; sites found after the start are
+    /// only there), or at its start when the file has no trailer.
+    pub fn sites(&self) -> &Value {
+        self.from_trailer("sites").unwrap_or(&self.meta.sites)
+    }
+
+    /// Probe coverage at the end of the recording, or at its start without a trailer.
+    pub fn coverage(&self) -> &Value {
+        self.from_trailer("coverage").unwrap_or(&self.meta.coverage)
+    }
+
+    fn from_trailer(&self, key: &str) -> Option<&Value> {
+        self.trailer
+            .as_ref()
+            .and_then(|t| t.extra.get(key))
+            .filter(|v| !v.is_null())
+    }
+}
+
 /// `report --json`: the engine's summary with `file`, `recording` and `coverage` beside it.
 pub fn json_value(r: &Report) -> Value {
     let mut v = serde_json::to_value(&r.summary).unwrap_or_else(|_| json!({}));
@@ -84,12 +104,12 @@ pub fn json_value(r: &Report) -> Value {
         "trailer": r.trailer,
         "facts": r.meta.facts,
         "facts_note": r.facts_note,
-        "sites": r.meta.sites,
+        "sites": r.sites(),
     });
     if let Value::Object(o) = &mut v {
         o.insert("file".into(), file);
         o.insert("recording".into(), recording);
-        o.insert("coverage".into(), r.meta.coverage.clone());
+        o.insert("coverage".into(), r.coverage().clone());
     }
     v
 }

@@ -127,7 +127,7 @@ const MAX_SITE_ROWS: usize = 20;
 
 /// The target's direct-read instructions: where a person goes to change the code.
 fn sites(o: &mut String, r: &Report) {
-    let Some(sites) = r.meta.sites.as_array() else {
+    let Some(sites) = r.sites().as_array() else {
         return;
     };
     let _ = writeln!(o, "\nRead sites ({}):", sites.len());
@@ -321,7 +321,7 @@ fn cpus(o: &mut String, r: &Report) {
 
 fn coverage(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\nCoverage:");
-    match serde_json::from_value::<Coverage>(r.meta.coverage.clone()) {
+    match serde_json::from_value::<Coverage>(r.coverage().clone()) {
         Ok(c) if !c.attachments.is_empty() => {
             for line in c.summary_lines() {
                 let _ = writeln!(o, "  {line}");

@@ -70,6 +70,25 @@ impl ReadWatch {
         }
     }
 
+    /// Scans again the mappings of the processes that made perf syscalls: a reader library
+    /// mapped after that (dlopen) gets its read sites probed within one rescan period, and
+    /// only its reads before that are missed. Processes that are gone are forgotten.
+    pub fn rescan(&mut self, ebpf: &mut Ebpf) {
+        let pids: Vec<u32> = self.scanned_pids.iter().copied().collect();
+        for pid in pids {
+            match procmaps::of_pid(pid) {
+                Some(files) => {
+                    for f in files {
+                        self.add_file(ebpf, &f);
+                    }
+                }
+                None => {
+                    self.scanned_pids.remove(&pid);
+                }
+            }
+        }
+    }
+
     /// Follows a batch of records: an exec gives a process a new image, scanned right away
     /// (a reader that never makes a perf syscall, e.g. one reading a counter left open, is
     /// probed too; a short-lived one may be gone or done before the probes are in: attaching

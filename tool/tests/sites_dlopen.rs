@@ -1,0 +1,129 @@
+//! A reader library loaded late (dlopen after the process's first perf syscall) still gets
+//! its read sites found, symbolised to its source line and probed: the live source scans the
+//! targets' mappings again every half second. x86 only (the library is rdpmc); root.
+#![cfg(target_arch = "x86_64")]
+
+use std::{path::Path, process::Command};
+
+use serde_json::Value;
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn cc(args: &[&str], dir: &Path) {
+    let out = Command::new("cc")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("a C compiler (cc): the Rust toolchain links with it");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_library_mapped_late_has_its_read_sites_probed() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dlopen");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lib_c = src.join("librdpmc.c");
+    let reader_c = src.join("reader.c");
+    cc(
+        &[
+            "-g",
+            "-O1",
+            "-shared",
+            "-fPIC",
+            "-o",
+            "librdpmc.so",
+            lib_c.to_str().unwrap(),
+        ],
+        d,
+    );
+    cc(
+        &[
+            "-g",
+            "-O1",
+            "-o",
+            "reader",
+            reader_c.to_str().unwrap(),
+            "-ldl",
+        ],
+        d,
+    );
+
+    let bin = env!("CARGO_BIN_EXE_pmuwatch");
+    let trace = d.join("t.pmw");
+    let out = Command::new(bin)
+        .arg("record")
+        .arg("-o")
+        .arg(&trace)
+        .arg("--")
+        .arg(d.join("reader"))
+        .arg(d.join("librdpmc.so"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rep = Command::new(bin)
+        .args(["report", "--json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(rep.status.success());
+    let rep: Value = serde_json::from_slice(&rep.stdout).unwrap();
+
+    let sites = rep["recording"]["sites"].as_array().unwrap();
+    let site = sites
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("librdpmc.so"))
+        })
+        .unwrap_or_else(|| panic!("the late library's site was not found: {sites:?}"));
+    assert_eq!(site["insn"], "rdpmc");
+    assert!(
+        site["symbol"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("lib_read_counter+")),
+        "{site}"
+    );
+    assert!(
+        site["line"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("librdpmc.c:5")),
+        "{site}"
+    );
+
+    // The reader's own count: 40 tries over two seconds, every one trapped (no PMU here).
+    let own: Value = serde_json::from_slice(&out.stdout)
+        .or_else(|_| {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().rfind(|l| l.starts_with('{')).unwrap_or("{}");
+            serde_json::from_str(line)
+        })
+        .unwrap();
+    let totals = &rep["totals"];
+    assert_eq!(totals["traps"], own["traps"], "{totals}");
+    // Reads before the rescan found the library are not seen as direct reads (their traps
+    // are, and the engine settles each as a trapped read); the rest are.
+    let direct = totals["direct_reads"].as_u64().unwrap();
+    let tries = own["tries"].as_u64().unwrap();
+    assert!(
+        direct >= tries / 2 && direct <= tries,
+        "{direct} of {tries}: {totals}"
+    );
+    assert_eq!(totals["reads"]["trap"], own["traps"], "{totals}");
+}
