@@ -71,15 +71,15 @@ impl Report {
     /// Read sites at the end of the recording (the trailer's; sites found after the start are
     /// only there), or at its start when the file has no trailer.
     pub fn sites(&self) -> &Value {
-        self.from_trailer("sites").unwrap_or(&self.meta.sites)
+        self.trailer_value("sites").unwrap_or(&self.meta.sites)
     }
 
     /// Probe coverage at the end of the recording, or at its start without a trailer.
     pub fn coverage(&self) -> &Value {
-        self.from_trailer("coverage").unwrap_or(&self.meta.coverage)
+        self.trailer_value("coverage").unwrap_or(&self.meta.coverage)
     }
 
-    fn from_trailer(&self, key: &str) -> Option<&Value> {
+    fn trailer_value(&self, key: &str) -> Option<&Value> {
         self.trailer
             .as_ref()
             .and_then(|t| t.extra.get(key))
