@@ -1,5 +1,8 @@
-//! Two header lines: counts (drops early: never cut off) and the replay position; then the
-//! target and the attach methods in use, so exact and modelled values are told apart.
+//! Two header lines: counts (the drop total early: never cut off); then the target and the
+//! attach methods in use, so exact and modelled values are told apart. At 80 columns both
+//! lines shorten by rules, not by cutting at the edge: the per-CPU drop detail goes first,
+//! the methods are summed up (`14 exact | driver hooks ~model | 4 NONE`), a long target
+//! loses its middle. `?` lists every method.
 
 use ratatui::{buffer::Buffer, layout::Rect, style::Style};
 
@@ -68,32 +71,25 @@ pub fn probes_text(items: &[String], width: usize) -> String {
             .collect()
     };
     let (exact, modelled, missing) = (of(Kind::Exact), of(Kind::Modelled), of(Kind::Missing));
-    let join = |parts: Vec<String>| parts.join(" | ");
-    let mut candidates = Vec::new();
-    for named_modelled in [true, false] {
-        for named_missing in [true, false] {
-            let mut parts = vec![format!("{} exact", exact.len())];
-            if named_modelled {
-                parts.extend(modelled.iter().map(|s| s.to_string()));
-            } else if !modelled.is_empty() {
-                parts.push(format!("{} ~modelled", modelled.len()));
-            }
-            if named_missing {
-                parts.extend(missing.iter().map(|s| s.to_string()));
-            } else if !missing.is_empty() {
-                parts.push(format!("{} NONE", missing.len()));
-            }
-            candidates.push(join(parts));
+    let summed = |named_modelled: bool, named_missing: bool| {
+        let mut parts = vec![format!("{} exact", exact.len())];
+        if named_modelled {
+            parts.extend(modelled.iter().map(|s| s.to_string()));
+        } else if !modelled.is_empty() {
+            parts.push(format!("{} ~modelled", modelled.len()));
         }
-    }
+        if named_missing {
+            parts.extend(missing.iter().map(|s| s.to_string()));
+        } else if !missing.is_empty() {
+            parts.push(format!("{} NONE", missing.len()));
+        }
+        parts.join(" | ")
+    };
     // Naming the modelled signals matters more than naming the missing ones.
-    let order = [0, 1, 3];
-    for i in order {
-        if candidates[i].chars().count() <= width {
-            return candidates[i].clone();
-        }
-    }
-    candidates[3].clone()
+    [summed(true, true), summed(true, false)]
+        .into_iter()
+        .find(|s| s.chars().count() <= width)
+        .unwrap_or_else(|| summed(false, false))
 }
 
 /// `s` in at most `width` columns, the middle replaced by `…` when cut: both ends of a path
