@@ -50,10 +50,10 @@ const HETERO: &str = "
 3ms   0 100 100 perf_open attr_type=8 config=0x11 config1=0x2 target_pid=0 cpu_arg=-1 ret=3
 4ms   0 100 100 perf_mmap fd=3 prot=1 len=4096 ret=0x7f0000000000
 5ms   0 100 100 sched_switch prev_pid=0 prev_tid=0 next_comm=reader access=on prev_access=off
-6ms   0 100 100 direct_read ip=0x4005d0 reg=pmccntr counter=31
+6ms   0 100 100 direct_read ip=0x4005d0 reg=pmccntr counter=31 site=0
 7ms   0 100 100 migrate orig_cpu=0 dest_cpu=2
 8ms   2 100 100 sched_switch prev_pid=0 prev_tid=0 next_comm=reader access=off prev_access=off
-9ms   2 100 100 direct_read ip=0x4005d0 reg=pmccntr counter=31
+9ms   2 100 100 direct_read ip=0x4005d0 reg=pmccntr counter=31 site=0
 9.1ms 2 100 100 trap signo=4 si_code=1 ip=0x4005d0 word=0xd53b9d00
 10ms  2 100 100 perf_read fd=3 count=8 ret=8
 11ms  2   0   0 lost count=5
@@ -92,6 +92,8 @@ fn report_numbers_equal_the_engine_fed_directly() {
         "fix:",
         "Read sites (1):",
         "#0 mrs PMCCNTR_EL0 at read_cycles+0x10 (/src/reader/cycles.c:42) in /opt/reader/bin/reader",
+        // The trap's finding names the read site behind it.
+        "      at: mrs PMCCNTR_EL0 at read_cycles+0x10 (/src/reader/cycles.c:42)",
         "Tasks (1)",
         "reader",
         "CPUs (4)",

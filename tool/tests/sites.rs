@@ -99,3 +99,52 @@ fn without_read_probes_the_perf_pages_are_sampled() {
     // Traps are still seen by the kernel probes.
     assert_eq!(totals["traps"], demo["traps"]);
 }
+
+#[test]
+fn a_command_given_by_relative_path_is_probed_once() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // `./pmuwatch` on the command line and its absolute name in /proc/PID/maps are one file:
+    // one uprobe per site, or every read is seen twice and half are called silent.
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_pmuwatch"));
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.pmw");
+    let out = Command::new(bin)
+        .current_dir(bin.parent().unwrap())
+        .arg("record")
+        .arg("-o")
+        .arg(&trace)
+        .args(["--", "./pmuwatch", "demo", "--careless", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rep = Command::new(bin)
+        .args(["report", "--json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let rep: Value = serde_json::from_slice(&rep.stdout).unwrap();
+    let sites = rep["recording"]["sites"].as_array().unwrap();
+    let demo_sites = sites
+        .iter()
+        .filter(|s| {
+            s["symbol"]
+                .as_str()
+                .is_some_and(|n| n.contains("pmuwatch_demo_read_counter"))
+        })
+        .count();
+    assert_eq!(demo_sites, 1, "{sites:?}");
+    let totals = &rep["totals"];
+    assert_eq!(
+        totals["reads"]["silent_wrong_pmu"].as_u64(),
+        Some(0),
+        "{totals}"
+    );
+    assert_eq!(totals["direct_reads"], totals["traps"], "{totals}");
+}

@@ -98,6 +98,9 @@ pub struct Finding {
     pub last_ts_ns: u64,
     /// The records around the first occurrence.
     pub evidence: Vec<EventRow>,
+    /// Read-site id of the (first) read behind it, for views to name from the site table.
+    #[serde(default)]
+    pub site: Option<u32>,
 }
 
 impl Finding {
@@ -165,6 +168,8 @@ pub(crate) struct Detail {
     pub errno: i64,
     pub closed_by: Option<u32>,
     pub hook: bool,
+    /// Read-site id of the read behind the finding.
+    pub site: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -618,6 +623,7 @@ fn render(f: &FState, facts: &Facts) -> Finding {
         first_ts_ns: f.first_ts,
         last_ts_ns: f.last_ts,
         evidence: f.evidence.iter().map(EventRow::of).collect(),
+        site: f.d.site,
     }
 }
 

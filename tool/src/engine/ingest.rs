@@ -843,6 +843,7 @@ impl Engine {
             ip: d.ip,
             counter: (d.counter != u32::MAX).then_some(d.counter),
             reg: ReadReg::from_u32(d.reg),
+            site: (d.site != u32::MAX).then_some(d.site),
         });
         t.counts.reads.pending += 1;
         self.totals.reads.pending += 1;
@@ -955,6 +956,7 @@ impl Engine {
                 d.cpu = Some(p.cpu);
                 d.from_cpu = from_cpu;
                 d.closed_by = closed_by;
+                d.site = p.site;
             });
     }
 
@@ -1035,6 +1037,7 @@ impl Engine {
             d.from_cpu = from_cpu;
             // Under a read-site uprobe the fault ip is the uprobe's XOL copy; name the site.
             d.ip = pending.map(|p| p.ip).filter(|ip| *ip != 0).unwrap_or(tr.ip);
+            d.site = pending.and_then(|p| p.site);
             d.signo = tr.signo;
             d.si_code = tr.si_code;
             d.trap_cause = Some(cause);

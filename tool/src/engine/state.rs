@@ -211,6 +211,8 @@ pub(crate) struct PendingRead {
     pub ip: u64,
     pub counter: Option<u32>,
     pub reg: ReadReg,
+    /// Read-site id (index in the live source's / trace's site table).
+    pub site: Option<u32>,
 }
 
 #[derive(Clone, Debug)]

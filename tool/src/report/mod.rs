@@ -76,7 +76,8 @@ impl Report {
 
     /// Probe coverage at the end of the recording, or at its start without a trailer.
     pub fn coverage(&self) -> &Value {
-        self.trailer_value("coverage").unwrap_or(&self.meta.coverage)
+        self.trailer_value("coverage")
+            .unwrap_or(&self.meta.coverage)
     }
 
     fn trailer_value(&self, key: &str) -> Option<&Value> {

@@ -101,6 +101,9 @@ fn findings(o: &mut String, r: &Report) {
         };
         let _ = writeln!(o, "  [{sev}] {} (x{})", f.text, f.count);
         let _ = writeln!(o, "      fix: {}", f.remedy);
+        if let Some(site) = f.site.and_then(|id| site_line(r, id)) {
+            let _ = writeln!(o, "      at: {site}");
+        }
         let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         match (f.tasks.is_empty(), f.cpus.is_empty()) {
             (false, false) => {
@@ -125,6 +128,24 @@ fn findings(o: &mut String, r: &Report) {
 /// Read sites shown in text; `--json` has them all.
 const MAX_SITE_ROWS: usize = 20;
 
+/// `rdpmc at f+0x22 (src/x.c:74) in /path/file` for read site `id`.
+fn site_line(r: &Report, id: u32) -> Option<String> {
+    let s = r
+        .sites()
+        .as_array()?
+        .iter()
+        .find(|s| s["id"].as_u64() == Some(u64::from(id)))?;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let insn = text(&s["insn"]).unwrap_or_else(|| "?".into());
+    let at =
+        text(&s["symbol"]).unwrap_or_else(|| format!("{:#x}", s["vaddr"].as_u64().unwrap_or(0)));
+    let file = text(&s["file"]).unwrap_or_default();
+    Some(match text(&s["line"]) {
+        Some(line) => format!("{insn} at {at} ({line}) in {file}"),
+        None => format!("{insn} at {at} in {file}"),
+    })
+}
+
 /// The target's direct-read instructions: where a person goes to change the code.
 fn sites(o: &mut String, r: &Report) {
     let Some(sites) = r.sites().as_array() else {
@@ -135,16 +156,11 @@ fn sites(o: &mut String, r: &Report) {
         let _ = writeln!(o, "  none found (no read-site uprobes, or no direct reads)");
         return;
     }
-    let text = |v: &Value| v.as_str().map(str::to_string);
     for s in sites.iter().take(MAX_SITE_ROWS) {
-        let insn = text(&s["insn"]).unwrap_or_else(|| "?".into());
-        let at = text(&s["symbol"])
-            .unwrap_or_else(|| format!("{:#x}", s["vaddr"].as_u64().unwrap_or(0)));
-        let file = text(&s["file"]).unwrap_or_default();
-        let _ = match text(&s["line"]) {
-            Some(line) => writeln!(o, "  #{} {insn} at {at} ({line}) in {file}", s["id"]),
-            None => writeln!(o, "  #{} {insn} at {at} in {file}", s["id"]),
-        };
+        let id = s["id"].as_u64().and_then(|i| u32::try_from(i).ok());
+        if let Some(line) = id.and_then(|id| site_line(r, id)) {
+            let _ = writeln!(o, "  #{} {line}", s["id"]);
+        }
     }
     if sites.len() > MAX_SITE_ROWS {
         let _ = writeln!(

@@ -116,6 +116,11 @@ impl ReadWatch {
 
     /// Scans one file and attaches probes at its read sites; returns how many sites it added.
     pub fn add_file(&mut self, ebpf: &mut Ebpf, path: &Path) -> usize {
+        // One file by one name: a command given as `./prog` and the same file seen in
+        // /proc/PID/maps must not get two uprobes per site (each read would be seen twice,
+        // and the first one settled as executed without a trap).
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let path = canonical.as_path();
         if !self.scanned.insert(path.to_path_buf()) {
             return 0;
         }
@@ -147,8 +152,7 @@ impl ReadWatch {
         for f in found {
             let site = Site {
                 id: self.sites.len() as u32,
-                // Absolute, so a report read elsewhere still says which file.
-                file: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+                file: path.to_path_buf(),
                 file_offset: f.file_offset,
                 vaddr: f.vaddr,
                 insn: scan::describe(&f.access),
