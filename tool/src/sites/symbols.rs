@@ -9,18 +9,13 @@ pub struct Symbols {
 
 impl Symbols {
     pub fn read(file: &object::File<'_>) -> Symbols {
+        // Raw (mangled) names: a big Rust binary has 100k+ symbols, and demangling them all
+        // up front costs more than the scan; only the names looked up are demangled.
         let mut funcs: Vec<(u64, u64, String)> = file
             .symbols()
             .chain(file.dynamic_symbols())
             .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-            .filter_map(|s| {
-                let name = s.name().ok()?;
-                Some((
-                    s.address(),
-                    s.size(),
-                    rustc_demangle::demangle(name).to_string(),
-                ))
-            })
+            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
             .collect();
         funcs.sort();
         funcs.dedup_by_key(|f| f.0);
@@ -40,19 +35,26 @@ impl Symbols {
         } else {
             self.funcs.get(i + 1).map_or(u64::MAX, |n| n.0)
         };
-        (vaddr < end).then(|| format!("{}+{:#x}", strip_hash(name), vaddr - start))
+        (vaddr < end).then(|| format!("{}+{:#x}", demangled(name), vaddr - start))
     }
 
     /// Address of a function by exact (demangled, hash-stripped) name or by last path part.
     pub fn find(&self, name: &str) -> Option<u64> {
         self.funcs
             .iter()
+            // A mangled name holds the plain identifier: demangle only those that do.
+            .filter(|f| f.2.contains(name))
             .find(|f| {
-                let n = strip_hash(&f.2);
-                n == name || n.rsplit("::").next() == Some(name)
+                let d = demangled(&f.2);
+                d == name || d.rsplit("::").next() == Some(name)
             })
             .map(|f| f.0)
     }
+}
+
+/// Demangled (Rust or plain C) name without the Rust hash suffix.
+fn demangled(raw: &str) -> String {
+    strip_hash(&rustc_demangle::demangle(raw).to_string()).to_string()
 }
 
 /// `a::b::h0123456789abcdef` -> `a::b`.
