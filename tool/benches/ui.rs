@@ -98,6 +98,7 @@ fn session_with_10k() -> Session<Engine> {
     let mut app = App::new(Source {
         target: "bench".into(),
         coverage: vec!["sched_switch tp_btf".into()],
+        sites: vec![],
     });
     app.ingest(&stream);
     app.update(Action::Resize(80, 24));

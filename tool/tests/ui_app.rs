@@ -251,6 +251,7 @@ fn replay_session(events: Vec<Event>) -> Session<FixedModel> {
         Source {
             target: "replay t".into(),
             coverage: vec![],
+            sites: vec![],
         },
         1.0,
     );

@@ -14,6 +14,7 @@ fn empty_app() -> App {
     let mut app = App::new(Source {
         target: "system-wide".into(),
         coverage: vec![],
+        sites: vec![],
     });
     app.update(Action::Resize(80, 24));
     app
@@ -152,6 +153,11 @@ fn findings_newest_first_with_remedy_and_evidence_overlay() {
     assert!(t.contains("evidence: 2 events, oldest first"), "{t}");
     assert!(t.contains("migrate      cpu 1 -> 2"), "{t}");
     assert!(t.contains("SIGILL code 1 at 0x4005d0 (mrs PMCC"), "{t}");
+    // The read site behind the finding, named down to its source line.
+    assert!(
+        t.contains("at: mrs PMCCNTR_EL0 at read_cycles+0x10 (cycles.c:42)"),
+        "{t}"
+    );
     // The text wraps inside the overlay instead of being cut.
     assert!(t.contains("migrating from CPU 1"), "{t}");
 }
@@ -223,6 +229,7 @@ fn header_at_80x24_keeps_target_methods_drops_and_rate() {
     app.source = Source {
         target: "built-in demo, pid 21815".into(),
         coverage: live_coverage(),
+        sites: vec![],
     };
     app.counters.events = 123_456_789;
     app.rates.events_per_s = 1_048_576.0;

@@ -228,6 +228,13 @@ fn summary(out: &str) -> Summary {
                     (num(words[n - 3]), num(words[n - 2]), num(words[n - 1])),
                 );
             }
+            // The read site under a finding (when the reader was probed).
+            "findings:" if l.trim_start().starts_with("at: ") => {
+                assert!(
+                    !s.findings.is_empty(),
+                    "a site line before any finding: {l}"
+                );
+            }
             "findings:" => {
                 let (rule, text) = l
                     .trim_start()
@@ -462,6 +469,13 @@ fn live_text_on_the_demo_prints_status_findings_and_a_summary() {
     }
     // Each finding printed once as it appeared, all of them in the summary.
     assert_eq!(printed_findings(&out).len(), s.findings.len(), "{out}");
+    // A trap finding names the demo's read site, probed and symbolised.
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("at: ")
+                && l.contains(" at pmuwatch_demo_read_counter+")),
+        "{out}"
+    );
     assert!(
         !s.findings.is_empty(),
         "the careless demo goes wrong:\n{out}"

@@ -306,6 +306,7 @@ fn panicking_view() {
     let app = App::new(Source {
         target: "panic test".into(),
         coverage: vec![],
+        sites: vec![],
     });
     guard.draw(&app).expect("draw");
     std::thread::sleep(Duration::from_millis(300));

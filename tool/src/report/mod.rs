@@ -80,6 +80,18 @@ impl Report {
             .unwrap_or(&self.meta.coverage)
     }
 
+    /// The read sites as a table indexed by id (entries that do not read are skipped).
+    pub fn site_table(&self) -> Vec<crate::sites::Site> {
+        self.sites()
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| serde_json::from_value(s.clone()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn trailer_value(&self, key: &str) -> Option<&Value> {
         self.trailer
             .as_ref()

@@ -128,39 +128,24 @@ fn findings(o: &mut String, r: &Report) {
 /// Read sites shown in text; `--json` has them all.
 const MAX_SITE_ROWS: usize = 20;
 
-/// `rdpmc at f+0x22 (src/x.c:74) in /path/file` for read site `id`.
+/// The description of read site `id`.
 fn site_line(r: &Report, id: u32) -> Option<String> {
-    let s = r
-        .sites()
-        .as_array()?
+    r.site_table()
         .iter()
-        .find(|s| s["id"].as_u64() == Some(u64::from(id)))?;
-    let text = |v: &Value| v.as_str().map(str::to_string);
-    let insn = text(&s["insn"]).unwrap_or_else(|| "?".into());
-    let at =
-        text(&s["symbol"]).unwrap_or_else(|| format!("{:#x}", s["vaddr"].as_u64().unwrap_or(0)));
-    let file = text(&s["file"]).unwrap_or_default();
-    Some(match text(&s["line"]) {
-        Some(line) => format!("{insn} at {at} ({line}) in {file}"),
-        None => format!("{insn} at {at} in {file}"),
-    })
+        .find(|s| s.id == id)
+        .map(crate::sites::Site::describe)
 }
 
 /// The target's direct-read instructions: where a person goes to change the code.
 fn sites(o: &mut String, r: &Report) {
-    let Some(sites) = r.sites().as_array() else {
-        return;
-    };
+    let sites = r.site_table();
     let _ = writeln!(o, "\nRead sites ({}):", sites.len());
     if sites.is_empty() {
         let _ = writeln!(o, "  none found (no read-site uprobes, or no direct reads)");
         return;
     }
     for s in sites.iter().take(MAX_SITE_ROWS) {
-        let id = s["id"].as_u64().and_then(|i| u32::try_from(i).ok());
-        if let Some(line) = id.and_then(|id| site_line(r, id)) {
-            let _ = writeln!(o, "  #{} {line}", s["id"]);
-        }
+        let _ = writeln!(o, "  #{} {}", s.id, s.describe());
     }
     if sites.len() > MAX_SITE_ROWS {
         let _ = writeln!(

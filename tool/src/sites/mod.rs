@@ -41,6 +41,20 @@ pub struct Site {
     pub line: Option<String>,
 }
 
+impl Site {
+    /// `rdpmc at f+0x22 (src/x.c:74) in /path/file`: where a person goes to change the code.
+    pub fn describe(&self) -> String {
+        let at = self
+            .symbol
+            .clone()
+            .unwrap_or_else(|| format!("{:#x}", self.vaddr));
+        match &self.line {
+            Some(line) => format!("{} at {at} ({line}) in {}", self.insn, self.file.display()),
+            None => format!("{} at {at} in {}", self.insn, self.file.display()),
+        }
+    }
+}
+
 /// A known reader function whose return value is traced (libperf, PAPI).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReaderFn {

@@ -190,6 +190,16 @@ pub struct Source {
     /// Attach methods in use, one short item per signal (`sched_switch tp_btf`,
     /// `driver hooks MODEL`): a user must see what is exact and what is modelled.
     pub coverage: Vec<String>,
+    /// Read sites described (`rdpmc at f+0x22 (x.c:74) in FILE`), indexed by site id.
+    pub sites: Vec<String>,
+}
+
+impl Source {
+    /// The description of read site `id`, when known.
+    pub fn site(&self, id: Option<u32>) -> Option<&str> {
+        id.and_then(|i| self.sites.get(i as usize))
+            .map(String::as_str)
+    }
 }
 
 /// The typed filter line.

@@ -177,6 +177,7 @@ fn finding_row(f: &engine::Finding) -> FindingRow {
                 text: e.text.clone(),
             })
             .collect(),
+        site: f.site,
     }
 }
 

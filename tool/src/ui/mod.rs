@@ -40,6 +40,7 @@ use crate::{
         coverage::Coverage,
         live::{End, LiveSource, SourceOptions},
     },
+    sites::Site,
 };
 
 /// Seconds between status lines in `--no-tui` mode.
@@ -125,6 +126,7 @@ fn end_text(src: &LiveSource) -> String {
 /// is cancelled (then the target is stopped: a spawned demo must not outlive the view).
 async fn pump_live(mut src: LiveSource, tx: mpsc::Sender<Inbox>, cancel: Cancel) {
     let mut buf = Vec::new();
+    let mut sites_sent = 0;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => {
@@ -133,6 +135,15 @@ async fn pump_live(mut src: LiveSource, tx: mpsc::Sender<Inbox>, cancel: Cancel)
             }
             r = src.next_batch(&mut buf) => match r {
                 Ok(true) => {
+                    // Sites first: a finding about a new site's read comes in this batch.
+                    if src.sites().len() != sites_sent {
+                        sites_sent = src.sites().len();
+                        let names = src.sites().iter().map(Site::describe).collect();
+                        if tx.send(Inbox::Sites(names)).await.is_err() {
+                            src.stop();
+                            return;
+                        }
+                    }
                     if tx.send(Inbox::Batch(std::mem::take(&mut buf))).await.is_err() {
                         src.stop();
                         return;
@@ -176,6 +187,7 @@ fn run_live(
         let mut app = App::new(Source {
             target: target_label(t, &src, demo),
             coverage: views::coverage_items(src.coverage()),
+            sites: src.sites().iter().map(Site::describe).collect(),
         });
         app.holders_only = holders_only;
         app.quit_on_end = no_tui;
@@ -262,9 +274,13 @@ pub fn run_replay(a: &ReplayArgs) -> anyhow::Result<ExitCode> {
             .map(|p| format!("pid {p}"))
             .unwrap_or_default()
     };
+    // The meta's sites (those found at the start; the trailer's fuller table is at the
+    // file's end, which a replay reaches last).
+    let sites: Vec<Site> = serde_json::from_value(meta.sites.clone()).unwrap_or_default();
     let source = Source {
         target: format!("replay {} ({what})", a.file.display()),
         coverage: views::coverage_items(&coverage),
+        sites: sites.iter().map(Site::describe).collect(),
     };
     let engine = Engine::new(facts);
     if a.no_tui {

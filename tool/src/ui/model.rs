@@ -188,6 +188,8 @@ pub struct FindingRow {
     pub cpus: Vec<u32>,
     /// The records around the first occurrence, oldest first.
     pub evidence: Vec<EvidenceRow>,
+    /// Read-site id of the read behind it (names in `app::Source::sites`).
+    pub site: Option<u32>,
 }
 
 /// Whole-stream counts (exited tasks folded away by the engine included).

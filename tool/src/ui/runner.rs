@@ -30,6 +30,8 @@ pub enum Inbox {
     Resize(u16, u16),
     /// Events in stream order.
     Batch(Vec<Event>),
+    /// The read sites found so far, described, indexed by id (sent when the table grows).
+    Sites(Vec<String>),
     /// The source stopped; the text says why (`target exited`, an error).
     SourceEnded(String),
     Tick,
@@ -163,6 +165,7 @@ impl<M: Model> Session<M> {
             }
             Inbox::Resize(w, h) => self.act(Action::Resize(w, h)),
             Inbox::Batch(b) => self.ingest(&b),
+            Inbox::Sites(s) => self.app.source.sites = s,
             Inbox::SourceEnded(why) => {
                 self.redraw = true;
                 if self.app.quit_on_end {

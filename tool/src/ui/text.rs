@@ -207,6 +207,9 @@ impl TextOut {
         for f in &snap.findings {
             writeln!(o, "  {} {}: {}", f.severity.tag(), f.rule, f.text)?;
             writeln!(o, "      fix: {}", f.remedy)?;
+            if let Some(site) = app.source.site(f.site) {
+                writeln!(o, "      at: {site}")?;
+            }
         }
         if let Some(n) = &app.notice {
             writeln!(o, "note: {n}")?;

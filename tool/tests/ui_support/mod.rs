@@ -168,6 +168,7 @@ pub fn hetero() -> Snapshot {
                 EvidenceRow::of(&switch(0, T0 + S, 4711, "demo", Access::Off, Access::On)),
                 EvidenceRow::of(&switch(0, T0 + S + 1000, 4713, "demo-idle", Access::On, Access::Off)),
             ],
+            site: None,
         },
         FindingRow {
             id: 2,
@@ -184,6 +185,7 @@ pub fn hetero() -> Snapshot {
                 EvidenceRow::of(&migrate(T0 + 2 * S - 500, 4712, 1, 2)),
                 EvidenceRow::of(&trap(2, T0 + 2 * S, 4712)),
             ],
+            site: Some(0),
         },
     ];
     Snapshot {
@@ -226,6 +228,7 @@ pub fn app_with(snap: Snapshot, events: &[Event]) -> (App, FixedModel) {
     let mut app = App::new(pmuwatch::ui::app::Source {
         target: "pid 4711 (demo)".into(),
         coverage: vec!["sched_switch tp_btf".into(), "driver hooks ~model".into()],
+        sites: vec!["mrs PMCCNTR_EL0 at read_cycles+0x10 (cycles.c:42) in /opt/reader".into()],
     });
     let mut model = FixedModel { snap, fed: 0 };
     model.feed_batch(events);

@@ -111,7 +111,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// The evidence overlay's lines for a finding.
-fn evidence_lines(f: &FindingRow, t0: u64, width: usize) -> Vec<String> {
+fn evidence_lines(f: &FindingRow, site: Option<&str>, t0: u64, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let list = |v: &[u32]| {
         v.iter()
@@ -129,6 +129,9 @@ fn evidence_lines(f: &FindingRow, t0: u64, width: usize) -> Vec<String> {
     lines.push(head);
     lines.extend(wrap(&f.text, width));
     lines.extend(wrap(&format!("fix: {}", f.remedy), width));
+    if let Some(site) = site {
+        lines.extend(wrap(&format!("at: {site}"), width));
+    }
     lines.push(String::new());
     lines.push(format!(
         "evidence: {} events, oldest first",
@@ -152,7 +155,12 @@ pub fn render_evidence(app: &App, area: Rect, buf: &mut Buffer, t: Theme) {
         .title(" Evidence (Esc closes, Up/Down scroll) ");
     let inner = block.inner(area);
     block.render(area, buf);
-    let lines = evidence_lines(f, app.counters.first_ns.unwrap_or(0), inner.width as usize);
+    let lines = evidence_lines(
+        f,
+        app.source.site(f.site),
+        app.counters.first_ns.unwrap_or(0),
+        inner.width as usize,
+    );
     let scroll = app
         .evidence_scroll
         .min(lines.len().saturating_sub(inner.height as usize));
