@@ -147,4 +147,18 @@ fn a_command_given_by_relative_path_is_probed_once() {
         "{totals}"
     );
     assert_eq!(totals["direct_reads"], totals["traps"], "{totals}");
+
+    // A task's name (read from /proc) goes before its first record with that record's time,
+    // so evidence lists stay in time order.
+    let events: Vec<common::Event> = pmuwatch::trace::open(&trace).unwrap().collect();
+    let mut named = 0;
+    for (i, e) in events.iter().enumerate() {
+        if let common::Event::Comm(c) = e
+            && let Some(next) = events[i + 1..].iter().find(|n| n.header().tid == c.h.tid)
+        {
+            assert!(c.h.ts_ns <= next.header().ts_ns, "{c:?} before {next:?}");
+            named += 1;
+        }
+    }
+    assert!(named > 0, "no task names recorded");
 }

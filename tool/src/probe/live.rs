@@ -471,7 +471,7 @@ impl LiveSource {
                 self.targets.insert(f.child_pid);
             }
             Event::Exec(e) => {
-                self.set_name(h.cpu, h.pid, h.tid, e.comm, out);
+                self.set_name(h.cpu, h.ts_ns, h.pid, h.tid, e.comm, out);
                 return;
             }
             _ => {}
@@ -481,10 +481,10 @@ impl LiveSource {
                 && s.involves_target != 0
                 && self.is_target(s.prev_pid)
             {
-                self.name_task(h.cpu, s.prev_pid, s.prev_tid, out);
+                self.name_task(h.cpu, h.ts_ns, s.prev_pid, s.prev_tid, out);
             }
             if h.pid != 0 && self.is_target(h.pid) {
-                self.name_task(h.cpu, h.pid, h.tid, out);
+                self.name_task(h.cpu, h.ts_ns, h.pid, h.tid, out);
             }
             return;
         }
@@ -492,7 +492,7 @@ impl LiveSource {
             return;
         }
         if h.pid != 0 {
-            self.name_task(h.cpu, h.pid, h.tid, out);
+            self.name_task(h.cpu, h.ts_ns, h.pid, h.tid, out);
         }
     }
 
@@ -500,17 +500,27 @@ impl LiveSource {
         tgid != 0 && (matches!(self.target, Target::SystemWide) || self.targets.contains(&tgid))
     }
 
-    fn name_task(&mut self, cpu: u32, pid: u32, tid: u32, out: &mut Vec<Event>) {
+    /// Names a task from /proc; the name record carries the time of the record it goes
+    /// before, so evidence and timelines stay in time order.
+    fn name_task(&mut self, cpu: u32, ts_ns: u64, pid: u32, tid: u32, out: &mut Vec<Event>) {
         if self.named.contains_key(&(pid, tid)) {
             return;
         }
         let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
             .map(|s| comm_bytes(s.trim_end_matches('\n')))
             .unwrap_or([0; 16]);
-        self.set_name(cpu, pid, tid, comm, out);
+        self.set_name(cpu, ts_ns, pid, tid, comm, out);
     }
 
-    fn set_name(&mut self, cpu: u32, pid: u32, tid: u32, comm: [u8; 16], out: &mut Vec<Event>) {
+    fn set_name(
+        &mut self,
+        cpu: u32,
+        ts_ns: u64,
+        pid: u32,
+        tid: u32,
+        comm: [u8; 16],
+        out: &mut Vec<Event>,
+    ) {
         if self.named.get(&(pid, tid)) == Some(&comm) {
             return;
         }
@@ -519,7 +529,7 @@ impl LiveSource {
             return;
         }
         out.push(event(Comm {
-            h: user_header::<Comm>(cpu, pid, tid),
+            h: common::event::header_for::<Comm>(cpu, ts_ns, pid, tid),
             comm,
         }));
     }
@@ -531,7 +541,7 @@ impl LiveSource {
         let mut out = std::mem::take(&mut self.pending);
         for e in dir.flatten() {
             if let Some(tid) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
-                self.name_task(0, pid, tid, &mut out);
+                self.name_task(0, monotonic_ns(), pid, tid, &mut out);
             }
         }
         self.pending = out;
