@@ -1,0 +1,68 @@
+//! A reader started by a shell is probed from its first read (the arm64 lab's `leftopen`, here
+//! on x86): `pmuwatch record -- sh -c '<demo>; <demo>'` holds each process of the command at
+//! exec until its image is probed, so every counter read the demos executed has its direct-read
+//! record, and no process is left stopped. Needs root; on a machine without a PMU the careless
+//! demo's reads all trap, with a PMU most are ok: either way each executed read is counted.
+
+use std::time::Duration;
+
+use common::Event;
+use pmuwatch::probe::{End, LiveSource, SourceOptions};
+
+#[tokio::test(flavor = "current_thread")]
+async fn readers_a_shell_starts_are_seen_from_their_first_read() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pmuwatch-sites-shell-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let counts = |i: u32| dir.join(format!("counts{i}.json"));
+    let demo = |i: u32| {
+        format!(
+            "{} demo --careless --duration 1 --threads 2 --counts {} >/dev/null",
+            env!("CARGO_BIN_EXE_pmuwatch"),
+            counts(i).display()
+        )
+    };
+    // Two demos one after the other: the second runs a file already probed, the first is
+    // probed while held at its exec.
+    let script = format!("{} && {}", demo(1), demo(2));
+    let opts = SourceOptions {
+        command: vec!["sh".into(), "-c".into(), script],
+        duration: Some(Duration::from_secs(120)),
+        quiet_child: true,
+        ..Default::default()
+    };
+    let mut src = LiveSource::start(&opts).unwrap();
+    let mut direct = 0u64;
+    let mut batch = Vec::new();
+    tokio::time::timeout(Duration::from_secs(150), async {
+        while src.next_batch(&mut batch).await.unwrap() {
+            direct += batch
+                .iter()
+                .filter(|e| matches!(e, Event::DirectRead(_)))
+                .count() as u64;
+        }
+    })
+    .await
+    .expect("the shell's demos did not end");
+    assert_eq!(src.end(), Some(End::TargetExited));
+    assert_eq!(src.exit_status().and_then(|s| s.code()), Some(0));
+    assert_eq!(src.stats().lost, 0, "drops would make counts inexact");
+
+    let mut executed = 0;
+    for i in [1, 2] {
+        let text = std::fs::read_to_string(counts(i)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let n = |k: &str| v["total"][k].as_u64().unwrap_or_else(|| panic!("no {k}"));
+        executed += n("reads_ok") + n("seq_retries") + n("careless_silent") + n("traps");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(executed > 0, "the demos executed no counter read");
+    assert_eq!(
+        direct, executed,
+        "direct-read records vs counter reads the demos ran"
+    );
+}
