@@ -44,7 +44,8 @@ doctor() {
 traced() {
   _n=$1; shift
   rm -f "/tmp/$_n.counts"
-  if ! step "$_n.record" pmuwatch record -o "/tmp/$_n.pmw" -- "$@" \
+  # --hold-exec: readers a script starts (flip, leftopen) are probed before their first read.
+  if ! step "$_n.record" pmuwatch record --hold-exec -o "/tmp/$_n.pmw" -- "$@" \
       && grep -q "not built yet" "/tmp/$_n.record.err"; then
     step "$_n.demo" "$@"
   fi

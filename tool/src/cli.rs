@@ -61,6 +61,11 @@ pub struct TargetArgs {
     /// Do not put uprobes on the target's counter read sites; sample its perf pages instead.
     #[arg(long)]
     pub no_read_probes: bool,
+    /// Stop each process of the command at exec until its counter read sites are probed
+    /// (SIGSTOP, then SIGCONT): readers a script starts are seen from their first read, at
+    /// the cost of delaying every exec (a poll period; longer for a file not scanned yet).
+    #[arg(long, conflicts_with_all = ["pid", "system_wide", "no_read_probes"])]
+    pub hold_exec: bool,
     /// Command to run and trace (after `--`).
     #[arg(last = true)]
     pub command: Vec<String>,

@@ -49,6 +49,9 @@ pub struct SourceOptions {
     pub skip_methods: Vec<super::coverage::Method>,
     /// No uprobes on read sites: sample the targets' perf pages instead.
     pub no_read_probes: bool,
+    /// Hold each process of the spawned command at exec until its image is probed (see
+    /// `cli::TargetArgs::hold_exec`); ignored for `pid`, system-wide and `no_read_probes`.
+    pub hold_exec: bool,
 }
 
 impl SourceOptions {
@@ -64,6 +67,7 @@ impl SourceOptions {
             quiet_child: false,
             skip_methods: Vec::new(),
             no_read_probes: t.no_read_probes,
+            hold_exec: t.hold_exec,
         }
     }
 }
@@ -232,10 +236,17 @@ impl LiveSource {
             );
         }
 
-        // A spawned command's processes stop at exec until their new image is probed (see
-        // `resume_execs`): a reader a shell starts is seen from its first read. Not for `-p`
-        // or system-wide, where pmuwatch does not own the processes.
-        let hold_exec = !opts.no_read_probes && opts.pid.is_none() && !opts.command.is_empty();
+        // Asked for: a spawned command's processes stop at exec until their new image is
+        // probed (see `resume_execs`), so a reader a shell starts is seen from its first read.
+        // Not by default: it delays every exec, which changes how a pipeline's processes start
+        // against each other. Never for `-p` or system-wide, where pmuwatch does not own the
+        // processes. Without it, a new image is probed as soon as its exec is seen, and reads
+        // it makes before that are not seen. If pmuwatch is killed (SIGKILL) while holding a
+        // process, that process stays stopped until it gets SIGCONT.
+        let hold_exec = opts.hold_exec
+            && !opts.no_read_probes
+            && opts.pid.is_none()
+            && !opts.command.is_empty();
         if hold_exec {
             loader::set_hold_exec(&mut probes.ebpf, true)?;
         }
