@@ -164,6 +164,9 @@ async fn record(
         "sites".into(),
         serde_json::to_value(source.sites()).unwrap_or(Value::Null),
     );
+    trailer
+        .extra
+        .insert("notes".into(), json!(source.probes().notes.clone()));
     trailer.extra.insert(
         "coverage".into(),
         serde_json::to_value(source.coverage()).unwrap_or(Value::Null),

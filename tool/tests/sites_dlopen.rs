@@ -126,4 +126,17 @@ fn a_library_mapped_late_has_its_read_sites_probed() {
         "{direct} of {tries}: {totals}"
     );
     assert_eq!(totals["reads"]["trap"], own["traps"], "{totals}");
+
+    // The report says the library's reads before it was probed are not seen.
+    let text = Command::new(bin)
+        .arg("report")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("librdpmc.so were probed")
+            && l.contains("direct reads there before that are not seen")),
+        "{text}"
+    );
 }

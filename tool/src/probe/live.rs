@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
+    path::Path,
     process::ExitStatus,
     time::{Duration, Instant},
 };
@@ -403,6 +404,7 @@ impl LiveSource {
             }
             if self.reads.sites().len() != before {
                 self.reads.report(&mut self.probes.coverage);
+                self.note_late_sites(before);
             }
         }
         self.resume_execs(&fresh);
@@ -428,6 +430,31 @@ impl LiveSource {
             }
         }
         Ok(())
+    }
+
+    /// Says which read sites were probed only once their process was running: the direct
+    /// reads made there before are not seen (counted nowhere), so a person must know.
+    fn note_late_sites(&mut self, first: usize) {
+        if self.hold_exec {
+            return;
+        }
+        let at = self.started.elapsed().as_secs_f64();
+        let mut files: Vec<&Path> = self.reads.sites()[first..]
+            .iter()
+            .map(|s| s.file.as_path())
+            .collect();
+        files.dedup();
+        let hint = if matches!(self.target, Target::Child { .. }) {
+            "; record with --hold-exec to hold the command's new programs until they are probed"
+        } else {
+            ""
+        };
+        for f in files {
+            self.probes.notes.push(format!(
+                "read sites in {} were probed {at:.1} s into the run, while their process ran: direct reads there before that are not seen{hint}",
+                f.display()
+            ));
+        }
     }
 
     /// Lets processes held at exec go on, now that `observe` has probed their new image.

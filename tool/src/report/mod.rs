@@ -80,6 +80,16 @@ impl Report {
             .unwrap_or(&self.meta.coverage)
     }
 
+    /// Things the recorder said about its own coverage ("mounted tracefs", "read sites
+    /// probed late"), as they were at the end.
+    pub fn notes(&self) -> Vec<String> {
+        let v = self
+            .trailer_value("notes")
+            .or_else(|| self.meta.extra.get("notes"));
+        v.and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// The read sites as a table indexed by id (entries that do not read are skipped).
     pub fn site_table(&self) -> Vec<crate::sites::Site> {
         self.sites()
@@ -118,6 +128,7 @@ pub fn json_value(r: &Report) -> Value {
         "facts": r.meta.facts,
         "facts_note": r.facts_note,
         "sites": r.sites(),
+        "notes": r.notes(),
     });
     if let Value::Object(o) = &mut v {
         o.insert("file".into(), file);

@@ -20,6 +20,7 @@ pub fn render(r: &Report) -> String {
     sites(&mut o, r);
     counts(&mut o, r);
     drops(&mut o, r);
+    notes(&mut o, r);
     tasks(&mut o, r);
     cpus(&mut o, r);
     coverage(&mut o, r);
@@ -222,6 +223,17 @@ fn drops(o: &mut String, r: &Report) {
         );
     }
     let _ = writeln!(o, "  file: {}", r.file.damage.describe());
+}
+
+fn notes(o: &mut String, r: &Report) {
+    let notes = r.notes();
+    if notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nNotes from the recorder:");
+    for n in notes {
+        let _ = writeln!(o, "  {n}");
+    }
 }
 
 fn tasks(o: &mut String, r: &Report) {
