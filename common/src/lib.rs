@@ -12,6 +12,7 @@ pub mod config;
 pub mod decode;
 pub mod event;
 pub mod insn;
+pub mod perf;
 
 pub use decode::{DecodeError, Event, decode};
 pub use event::*;

@@ -24,7 +24,10 @@ use aya_ebpf::{
     maps::LruHashMap,
     programs::TracePointContext,
 };
-use common::event::{Munmap, PerfClose, PerfIoctl, PerfMmap, PerfOpen, PerfRead};
+use common::{
+    event::{Munmap, PerfClose, PerfIoctl, PerfMmap, PerfOpen, PerfRead},
+    perf::{self, PerfEventAttrHead},
+};
 
 use crate::maps::{current_ids, emit, header, is_target, mark_perf_user, maybe_perf_user};
 
@@ -96,27 +99,6 @@ fn exec_gen(tgid: u32) -> u32 {
     unsafe { EXEC_GEN.get(tgid) }.copied().unwrap_or(0)
 }
 
-/// The head of `struct perf_event_attr` up to `config2` (`PERF_ATTR_SIZE_VER1`, 72 bytes).
-/// The layout is user ABI (include/uapi/linux/perf_event.h): it never changes.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct AttrVer1 {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    /// disabled:1, inherit:1, pinned:1, exclusive:1, exclude_user:1, exclude_kernel:1, ...
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    /// `config1` (also `bp_addr`).
-    config1: u64,
-    /// `config2` (also `bp_len`); absent in `PERF_ATTR_SIZE_VER0` (64 bytes).
-    config2: u64,
-}
-
 /// The first `PERF_ATTR_SIZE_VER0` bytes, for callers whose attr is that short.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -125,11 +107,9 @@ struct AttrVer0 {
     config1: u64,
 }
 
-const ATTR_SIZE_VER1: u32 = 72;
-
 /// The attr of a `perf_event_open` in flight, keyed by thread id (read at enter).
 #[map]
-static OPEN_ATTRS: LruHashMap<u32, AttrVer1> = LruHashMap::with_max_entries(4096, 0);
+static OPEN_ATTRS: LruHashMap<u32, PerfEventAttrHead> = LruHashMap::with_max_entries(4096, 0);
 
 #[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
@@ -281,11 +261,11 @@ pub fn sys_exit_perf_event_open(ctx: TracePointContext) -> u32 {
 /// The caller's `struct perf_event_attr` at `uptr`, `config2` zeroed where the attr is too short
 /// to have one; None when unreadable (the call is still reported, attr fields zero).
 #[inline(always)]
-fn read_attr(uptr: u64) -> Option<AttrVer1> {
+fn read_attr(uptr: u64) -> Option<PerfEventAttrHead> {
     // SAFETY: bpf_probe_read_user checks the user address; failures are handled.
-    if let Ok(mut a) = unsafe { bpf_probe_read_user(uptr as *const AttrVer1) } {
+    if let Ok(mut a) = unsafe { bpf_probe_read_user(uptr as *const PerfEventAttrHead) } {
         // `size` 0 means VER0 to the kernel; config2 only exists from VER1 on.
-        if a.size < ATTR_SIZE_VER1 {
+        if a.size < perf::ATTR_SIZE_VER1 {
             a.config2 = 0;
         }
         return Some(a);
@@ -293,7 +273,7 @@ fn read_attr(uptr: u64) -> Option<AttrVer1> {
     // A VER0 attr at the very end of a mapping: read only its 64 bytes.
     // SAFETY: as above.
     let a = unsafe { bpf_probe_read_user(uptr as *const AttrVer0) }.ok()?;
-    Some(AttrVer1 {
+    Some(PerfEventAttrHead {
         type_: a.head[0] as u32,
         size: (a.head[0] >> 32) as u32,
         config: a.head[1],

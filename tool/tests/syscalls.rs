@@ -16,7 +16,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
-use common::{Event, config::Settings, insn};
+use common::{Event, config::Settings, insn, perf};
 use pmuwatch::probe::{
     EBPF_OBJECT,
     coverage::{Coverage, Method, Status},
@@ -140,31 +140,15 @@ impl Drop for SharedLog {
 
 // ---- the child's script (async-signal-safe: no allocation, no locks, raw libc only) -----------
 
-/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER8` (136 bytes); the tests only set the
-/// head.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Attr {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-    config2: u64,
-    rest: [u64; 8],
-}
+/// A `PERF_ATTR_SIZE_VER1` attr: the head is all these tests set.
+type Attr = common::perf::PerfEventAttrHead;
 
 const PERF_TYPE_HARDWARE: u32 = 0;
 const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
 const PERF_FLAG_FD_CLOEXEC: u32 = 8;
 /// disabled | exclude_kernel | exclude_hv.
-const ATTR_FLAGS: u64 = 1 | 1 << 5 | 1 << 6;
+const ATTR_FLAGS: u64 = perf::ATTR_DISABLED | perf::ATTR_EXCLUDE_KERNEL | perf::ATTR_EXCLUDE_HV;
 const IOC_ENABLE: u32 = 0x2400;
 const IOC_DISABLE: u32 = 0x2401;
 const IOC_RESET: u32 = 0x2403;

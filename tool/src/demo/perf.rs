@@ -4,43 +4,16 @@
 
 use std::{io, ptr::NonNull};
 
+use common::perf::{
+    ATTR_DISABLED, ATTR_EXCLUDE_HV, ATTR_EXCLUDE_KERNEL, ATTR_SIZE_VER5, PerfEventAttr,
+    PerfEventAttrHead,
+};
+
 use super::{
     counts::{Counts, EventInfo},
     page::{MappedPage, PerfEventMmapPage},
 };
 
-/// `struct perf_event_attr` up to `sample_max_stack` (PERF_ATTR_SIZE_VER5, Linux 4.17+).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-struct PerfEventAttr {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-    config2: u64,
-    branch_sample_type: u64,
-    sample_regs_user: u64,
-    sample_stack_user: u32,
-    clockid: i32,
-    sample_regs_intr: u64,
-    aux_watermark: u32,
-    sample_max_stack: u16,
-    reserved_2: u16,
-}
-
-const ATTR_SIZE_VER5: u32 = 112;
-const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == ATTR_SIZE_VER5 as usize);
-
-/// attr.flags bits.
-const ATTR_DISABLED: u64 = 1 << 0;
-const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
-const ATTR_EXCLUDE_HV: u64 = 1 << 6;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
 pub const PERF_TYPE_HARDWARE: u32 = 0;
@@ -85,12 +58,16 @@ pub struct Event {
 /// Counts the open and the mmap; on a failed mmap the fd is closed (and counted).
 pub fn open(spec: &EventInfo, counts: &mut Counts) -> io::Result<Event> {
     let attr = PerfEventAttr {
-        type_: spec.type_,
-        size: ATTR_SIZE_VER5,
-        config: spec.config,
-        config1: spec.config1,
-        // Disabled until ENABLE; user space only, so perf_event_paranoid 2 lets a normal user.
-        flags: ATTR_DISABLED | ATTR_EXCLUDE_KERNEL | ATTR_EXCLUDE_HV,
+        head: PerfEventAttrHead {
+            type_: spec.type_,
+            size: ATTR_SIZE_VER5,
+            config: spec.config,
+            config1: spec.config1,
+            // Disabled until ENABLE; user space only, so perf_event_paranoid 2 lets a normal
+            // user.
+            flags: ATTR_DISABLED | ATTR_EXCLUDE_KERNEL | ATTR_EXCLUDE_HV,
+            ..Default::default()
+        },
         ..Default::default()
     };
     // SAFETY: attr is a valid, sized perf_event_attr that outlives the call.
