@@ -2,56 +2,29 @@
 //! careless read it makes is seen as a direct read and settled as the trap it raised; with
 //! `--no-read-probes` the perf pages are sampled instead.
 
-use std::process::Command;
+mod record_support;
+
+use std::{ffi::OsStr, path::Path};
+
+use record_support::{BIN, is_root, record, report_json};
 
 use serde_json::Value;
 
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Records the careless demo; returns (demo totals, report --json).
 fn record_demo(extra: &[&str], tag: &str) -> (Value, Value) {
-    let bin = env!("CARGO_BIN_EXE_pmuwatch");
     let dir = std::env::temp_dir().join(format!("pmuwatch-sites-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let trace = dir.join("t.pmw");
     let counts = dir.join("counts.json");
-    let out = Command::new(bin)
-        .arg("record")
-        .args(extra)
-        .arg("-o")
-        .arg(&trace)
-        .args([
-            "--",
-            bin,
-            "demo",
-            "--careless",
-            "--duration",
-            "1.5",
-            "--counts",
-        ])
-        .arg(&counts)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cmd = ["demo", "--careless", "--duration", "1.5", "--counts"].map(OsStr::new);
+    let mut argv = vec![OsStr::new(BIN)];
+    argv.extend(cmd);
+    argv.push(counts.as_os_str());
+    record(extra, &trace, &argv, None);
     let demo: Value = serde_json::from_str(&std::fs::read_to_string(&counts).unwrap()).unwrap();
-    let rep = Command::new(bin)
-        .args(["report", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    assert!(rep.status.success());
+    let rep = report_json(&trace);
     let _ = std::fs::remove_dir_all(&dir);
-    (
-        demo["total"].clone(),
-        serde_json::from_slice(&rep.stdout).unwrap(),
-    )
+    (demo["total"].clone(), rep)
 }
 
 #[test]
@@ -108,28 +81,12 @@ fn a_command_given_by_relative_path_is_probed_once() {
     }
     // `./pmuwatch` on the command line and its absolute name in /proc/PID/maps are one file:
     // one uprobe per site, or every read is seen twice and half are called silent.
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_pmuwatch"));
+    let bin = Path::new(BIN);
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.pmw");
-    let out = Command::new(bin)
-        .current_dir(bin.parent().unwrap())
-        .arg("record")
-        .arg("-o")
-        .arg(&trace)
-        .args(["--", "./pmuwatch", "demo", "--careless", "--duration", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rep = Command::new(bin)
-        .args(["report", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let rep: Value = serde_json::from_slice(&rep.stdout).unwrap();
+    let cmd = ["./pmuwatch", "demo", "--careless", "--duration", "1"].map(OsStr::new);
+    record(&[], &trace, &cmd, bin.parent());
+    let rep = report_json(&trace);
     let sites = rep["recording"]["sites"].as_array().unwrap();
     let demo_sites = sites
         .iter()

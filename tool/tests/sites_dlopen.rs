@@ -3,14 +3,13 @@
 //! targets' mappings again every half second. x86 only (the library is rdpmc); root.
 #![cfg(target_arch = "x86_64")]
 
+mod record_support;
+
 use std::{path::Path, process::Command};
 
-use serde_json::Value;
+use record_support::{BIN, is_root, record, report_json};
 
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use serde_json::Value;
 
 fn cc(args: &[&str], dir: &Path) {
     let out = Command::new("cc")
@@ -60,29 +59,17 @@ fn a_library_mapped_late_has_its_read_sites_probed() {
         d,
     );
 
-    let bin = env!("CARGO_BIN_EXE_pmuwatch");
     let trace = d.join("t.pmw");
-    let out = Command::new(bin)
-        .arg("record")
-        .arg("-o")
-        .arg(&trace)
-        .arg("--")
-        .arg(d.join("reader"))
-        .arg(d.join("librdpmc.so"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = record(
+        &[],
+        &trace,
+        &[
+            d.join("reader").as_os_str(),
+            d.join("librdpmc.so").as_os_str(),
+        ],
+        None,
     );
-    let rep = Command::new(bin)
-        .args(["report", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    assert!(rep.status.success());
-    let rep: Value = serde_json::from_slice(&rep.stdout).unwrap();
+    let rep = report_json(&trace);
 
     let sites = rep["recording"]["sites"].as_array().unwrap();
     let site = sites
@@ -108,9 +95,9 @@ fn a_library_mapped_late_has_its_read_sites_probed() {
     );
 
     // The reader's own count: 40 tries over two seconds, every one trapped (no PMU here).
-    let own: Value = serde_json::from_slice(&out.stdout)
+    let own: Value = serde_json::from_slice(&stdout)
         .or_else(|_| {
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = String::from_utf8_lossy(&stdout);
             let line = text.lines().rfind(|l| l.starts_with('{')).unwrap_or("{}");
             serde_json::from_str(line)
         })
@@ -128,7 +115,7 @@ fn a_library_mapped_late_has_its_read_sites_probed() {
     assert_eq!(totals["reads"]["trap"], own["traps"], "{totals}");
 
     // The report says the library's reads before it was probed are not seen.
-    let text = Command::new(bin)
+    let text = Command::new(BIN)
         .arg("report")
         .arg(&trace)
         .output()
