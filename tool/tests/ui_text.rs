@@ -9,6 +9,8 @@
 //! Nothing here depends on timing beyond "the demo runs a few seconds": status lines are
 //! checked for form and order, never for how many arrived.
 
+mod ui_support;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -372,33 +374,12 @@ fn assert_summary_is_the_engine_s(s: &Summary, report: &Value) {
     }
 }
 
-/// A trace of the synthetic demo-shaped stream, as `record` writes it.
-fn write_trace(path: &Path, events: usize) {
-    use pmuwatch::trace::{Meta, Target, TraceWriter, Trailer, synth};
-    let facts = pmuwatch::sys::Facts::read(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arm64-hetero"),
-    );
-    let mut meta = Meta::now(
-        vec!["pmuwatch".into(), "record".into()],
-        Target {
-            pid: Some(4242),
-            ..Target::default()
-        },
-    );
-    meta.facts = serde_json::to_value(&facts).expect("facts json");
-    let mut w = TraceWriter::create(path, &meta).expect("create trace");
-    for e in synth::events(events, 7) {
-        w.push(&e).expect("write event");
-    }
-    w.finish(&Trailer::default()).expect("finish trace");
-}
-
 #[test]
 fn replay_text_of_a_synthetic_trace_sums_up_like_report() {
     let d = scratch("synth");
     let file = d.join("t.pmw");
     // 7 s of trace time (10 us apart): status lines at 0 and 5 s of trace time.
-    write_trace(&file, 700_000);
+    ui_support::write_trace(&file, 700_000);
     let f = file.to_str().expect("utf-8 path");
     let out = run(&["replay", f, "--no-tui"]);
     let first = out.lines().next().expect("output");

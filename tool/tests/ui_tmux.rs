@@ -6,6 +6,8 @@
 //! Waits poll the screen with generous deadlines: a loaded 2-CPU VM may take seconds to load
 //! the probes.
 
+mod ui_support;
+
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -216,27 +218,6 @@ fn live_demo_in_tmux_shows_every_view_and_quits_clean() {
     );
 }
 
-/// A trace of the synthetic demo-shaped stream, as `record` writes it.
-fn write_trace(path: &Path, events: usize) {
-    use pmuwatch::trace::{Meta, Target, TraceWriter, Trailer, synth};
-    let facts = pmuwatch::sys::Facts::read(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arm64-hetero"),
-    );
-    let mut meta = Meta::now(
-        vec!["pmuwatch".into(), "record".into()],
-        Target {
-            pid: Some(4242),
-            ..Target::default()
-        },
-    );
-    meta.facts = serde_json::to_value(&facts).expect("facts json");
-    let mut w = TraceWriter::create(path, &meta).expect("create trace");
-    for e in synth::events(events, 7) {
-        w.push(&e).expect("write event");
-    }
-    w.finish(&Trailer::default()).expect("finish trace");
-}
-
 #[test]
 fn replay_in_tmux_plays_pauses_seeks_and_quits_on_sigterm() {
     if !have_tmux() {
@@ -245,7 +226,7 @@ fn replay_in_tmux_plays_pauses_seeks_and_quits_on_sigterm() {
     }
     let t = Tmux::new("replay");
     // 500,000 events 10 us apart: 5 s of trace time, paused as soon as it shows.
-    write_trace(&t.file("t.pmw"), 500_000);
+    ui_support::write_trace(&t.file("t.pmw"), 500_000);
     t.start(&wrapped(&format!(
         "sh -c 'echo $$ > $D/pid; exec {BIN} replay $D/t.pmw'"
     )));

@@ -256,3 +256,24 @@ pub fn lines(b: &Buffer) -> Vec<String> {
 pub fn text(b: &Buffer) -> String {
     lines(b).join("\n")
 }
+
+/// A trace of the synthetic demo-shaped stream, as `record` writes it.
+pub fn write_trace(path: &std::path::Path, events: usize) {
+    use pmuwatch::trace::{Meta, Target, TraceWriter, Trailer, synth};
+    let facts = pmuwatch::sys::Facts::read(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arm64-hetero"),
+    );
+    let mut meta = Meta::now(
+        vec!["pmuwatch".into(), "record".into()],
+        Target {
+            pid: Some(4242),
+            ..Target::default()
+        },
+    );
+    meta.facts = serde_json::to_value(&facts).expect("facts json");
+    let mut w = TraceWriter::create(path, &meta).expect("create trace");
+    for e in synth::events(events, 7) {
+        w.push(&e).expect("write event");
+    }
+    w.finish(&Trailer::default()).expect("finish trace");
+}
