@@ -25,6 +25,7 @@ use super::{
 use crate::{
     sites::{Site, sample::PageSampler, watch::ReadWatch},
     sys::Root,
+    trace::monotonic_now_ns,
 };
 
 /// Ring-buffer poll period. Records are submitted without wakeups (a wakeup per context
@@ -150,20 +151,8 @@ fn resume(pid: u32) {
     }
 }
 
-/// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` uses, so user records sort with
-/// kernel ones.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 fn user_header<R: Record>(cpu: u32, pid: u32, tid: u32) -> Header {
-    common::event::header_for::<R>(cpu, monotonic_ns(), pid, tid)
+    common::event::header_for::<R>(cpu, monotonic_now_ns(), pid, tid)
 }
 
 impl LiveSource {
@@ -417,7 +406,7 @@ impl LiveSource {
         if let Some(s) = &mut self.sampler {
             // SAFETY: no preconditions; -1 (unknown) becomes u32::MAX.
             let cpu = unsafe { libc::sched_getcpu() } as u32;
-            s.sample(monotonic_ns(), cpu, out);
+            s.sample(monotonic_now_ns(), cpu, out);
         }
         self.poll_drops(out)?;
         if self.gates_polled.elapsed() >= GATES_POLL {
@@ -579,7 +568,7 @@ impl LiveSource {
         let mut out = std::mem::take(&mut self.pending);
         for e in dir.flatten() {
             if let Some(tid) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
-                self.name_task(0, monotonic_ns(), pid, tid, &mut out);
+                self.name_task(0, monotonic_now_ns(), pid, tid, &mut out);
             }
         }
         self.pending = out;

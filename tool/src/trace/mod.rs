@@ -29,7 +29,7 @@ pub mod writer;
 
 use std::path::Path;
 
-pub use meta::{Meta, Target, Trailer};
+pub use meta::{Meta, Target, Trailer, monotonic_now_ns};
 pub use reader::{Damage, FileInfo, TraceReader};
 pub use writer::{TraceWriter, WriteStats};
 

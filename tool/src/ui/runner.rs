@@ -98,17 +98,6 @@ pub enum Clock {
     Replay,
 }
 
-/// CLOCK_MONOTONIC in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// Where frames go.
 pub enum Frontend {
     Tui(TerminalGuard),
@@ -223,7 +212,7 @@ impl<M: Model> Session<M> {
             self.redraw = true;
         }
         let now_ns = match self.clock {
-            Clock::Monotonic => monotonic_ns(),
+            Clock::Monotonic => crate::trace::monotonic_now_ns(),
             Clock::Replay => self.app.replay.as_ref().map_or(0, |r| r.pos_ns),
         };
         self.app.tick(now_ns);
