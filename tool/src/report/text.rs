@@ -8,6 +8,7 @@ use super::Report;
 use crate::{
     engine::{Counts, Severity, TaskRow, TaskSort, UserAccess},
     probe::coverage::Coverage,
+    sites::Site,
 };
 
 /// Task rows shown in text; `--json` has them all.
@@ -15,9 +16,11 @@ const MAX_TASK_ROWS: usize = 40;
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
+    // Read once from the trace's JSON: findings name their sites from it too.
+    let site_table = r.site_table();
     header(&mut o, r);
-    findings(&mut o, r);
-    sites(&mut o, r);
+    findings(&mut o, r, &site_table);
+    sites(&mut o, &site_table);
     counts(&mut o, r);
     drops(&mut o, r);
     notes(&mut o, r);
@@ -75,7 +78,7 @@ fn header(o: &mut String, r: &Report) {
     }
 }
 
-fn findings(o: &mut String, r: &Report) {
+fn findings(o: &mut String, r: &Report, sites: &[Site]) {
     let fs = &r.summary.findings;
     let _ = writeln!(o, "\nFindings ({}):", fs.len());
     if fs.is_empty() {
@@ -102,8 +105,8 @@ fn findings(o: &mut String, r: &Report) {
         };
         let _ = writeln!(o, "  [{sev}] {} (x{})", f.text, f.count);
         let _ = writeln!(o, "      fix: {}", f.remedy);
-        if let Some(site) = f.site.and_then(|id| site_line(r, id)) {
-            let _ = writeln!(o, "      at: {site}");
+        if let Some(site) = f.site.and_then(|id| sites.iter().find(|s| s.id == id)) {
+            let _ = writeln!(o, "      at: {}", site.describe());
         }
         let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         match (f.tasks.is_empty(), f.cpus.is_empty()) {
@@ -129,17 +132,8 @@ fn findings(o: &mut String, r: &Report) {
 /// Read sites shown in text; `--json` has them all.
 const MAX_SITE_ROWS: usize = 20;
 
-/// The description of read site `id`.
-fn site_line(r: &Report, id: u32) -> Option<String> {
-    r.site_table()
-        .iter()
-        .find(|s| s.id == id)
-        .map(crate::sites::Site::describe)
-}
-
 /// The target's direct-read instructions: where a person goes to change the code.
-fn sites(o: &mut String, r: &Report) {
-    let sites = r.site_table();
+fn sites(o: &mut String, sites: &[Site]) {
     let _ = writeln!(o, "\nRead sites ({}):", sites.len());
     if sites.is_empty() {
         let _ = writeln!(o, "  none found (no read-site uprobes, or no direct reads)");

@@ -119,11 +119,16 @@ impl ReadWatch {
         // One file by one name: a command given as `./prog` and the same file seen in
         // /proc/PID/maps must not get two uprobes per site (each read would be seen twice,
         // and the first one settled as executed without a trap).
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let path = canonical.as_path();
-        if !self.scanned.insert(path.to_path_buf()) {
+        // The rescan offers the same names every period: those seen cost no realpath.
+        if self.scanned.contains(path) {
             return 0;
         }
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        self.scanned.insert(path.to_path_buf());
+        if canonical != path && !self.scanned.insert(canonical.clone()) {
+            return 0;
+        }
+        let path = canonical.as_path();
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) => {

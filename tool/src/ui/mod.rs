@@ -126,7 +126,8 @@ fn end_text(src: &LiveSource) -> String {
 /// is cancelled (then the target is stopped: a spawned demo must not outlive the view).
 async fn pump_live(mut src: LiveSource, tx: mpsc::Sender<Inbox>, cancel: Cancel) {
     let mut buf = Vec::new();
-    let mut sites_sent = 0;
+    // The view starts with the sites found before the target ran (`run_live`).
+    let mut sites_sent = src.sites().len();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => {
