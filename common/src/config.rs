@@ -28,6 +28,10 @@ pub struct KernelOffsets {
     pub task_signal: u32,
     /// `signal_struct.live` (an `atomic_t`: 0 once the whole thread group is exiting).
     pub signal_live: u32,
+    /// `struct pt_regs` offsets of a syscall's first and third argument as they stand at
+    /// syscall exit (x86-64 `di`, `dx`; arm64 `orig_x0`, `regs[2]`).
+    pub regs_arg0: u32,
+    pub regs_arg2: u32,
     /// Plain `sched/sched_switch` tracepoint record fields, from its `format` file (fallback
     /// when neither `tp_btf` nor `raw_tp` attach).
     pub tp_switch_prev_pid: u32,
@@ -51,6 +55,8 @@ impl KernelOffsets {
             task_cpu: NO_OFFSET,
             task_signal: NO_OFFSET,
             signal_live: NO_OFFSET,
+            regs_arg0: NO_OFFSET,
+            regs_arg2: NO_OFFSET,
             tp_switch_prev_pid: NO_OFFSET,
             tp_switch_prev_state: NO_OFFSET,
             tp_switch_next_pid: NO_OFFSET,

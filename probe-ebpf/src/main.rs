@@ -9,6 +9,8 @@ mod hooks;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
+mod mem;
+#[cfg(target_arch = "bpf")]
 mod reads;
 #[cfg(target_arch = "bpf")]
 mod sched;

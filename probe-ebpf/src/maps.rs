@@ -58,24 +58,31 @@ pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Kernel struct offsets from BTF, set by user space at load time.
 #[unsafe(no_mangle)]
-static OFFSETS: KernelOffsets = KernelOffsets::unknown();
+pub(crate) static OFFSETS: KernelOffsets = KernelOffsets::unknown();
 
 /// Run settings, set by user space at load time.
 #[unsafe(no_mangle)]
-static SETTINGS: Settings = Settings::default_const();
+pub(crate) static SETTINGS: Settings = Settings::default_const();
 
-#[inline(always)]
-pub fn offsets() -> KernelOffsets {
-    // SAFETY: a plain global the loader may rewrite before load; volatile keeps the compiler
-    // from folding in the default value.
-    unsafe { core::ptr::read_volatile(&OFFSETS) }
+/// One field of [`OFFSETS`]: a single volatile load (volatile keeps the compiler from folding
+/// in the default value; one field at a time, because copying the whole struct costs ~10 ns on
+/// every context switch).
+macro_rules! off {
+    ($f:ident) => {
+        // SAFETY: a plain global the loader may rewrite before load.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::maps::OFFSETS.$f)) }
+    };
 }
+pub(crate) use off;
 
-#[inline(always)]
-pub fn settings() -> Settings {
-    // SAFETY: as for `offsets`.
-    unsafe { core::ptr::read_volatile(&SETTINGS) }
+/// One field of [`SETTINGS`], as [`off!`] reads one offset.
+macro_rules! setting {
+    ($f:ident) => {
+        // SAFETY: as for `off!`.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::maps::SETTINGS.$f)) }
+    };
 }
+pub(crate) use setting;
 
 /// (tgid, tid) of the current task.
 #[inline(always)]
@@ -88,12 +95,11 @@ pub fn current_ids() -> (u32, u32) {
 /// mode, but never pmuwatch itself.
 #[inline(always)]
 pub fn is_target(tgid: u32) -> bool {
-    let s = settings();
-    if tgid == s.own_tgid {
+    if tgid == setting!(own_tgid) {
         return false;
     }
     // SAFETY: the value is only tested for presence.
-    s.system_wide != 0 || unsafe { TARGETS.get(&tgid) }.is_some()
+    setting!(system_wide) != 0 || unsafe { TARGETS.get(&tgid) }.is_some()
 }
 
 /// A header for record type `R` about task (tgid, tid), stamped now on this CPU.

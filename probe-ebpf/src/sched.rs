@@ -2,30 +2,32 @@
 //! process lifecycle (fork/exec/exit) that keeps the target set right in the kernel.
 //!
 //! Each task-pointer probe exists twice with one body: `tp_btf` (preferred) and `raw_tp` (same
-//! arguments, no BTF needed for the program). Fields are read with `bpf_probe_read_kernel` at
-//! offsets computed from the running kernel's BTF by user space (`OFFSETS`), because Rust eBPF
-//! gets no CO-RE relocations. `sched_switch` also has a plain tracepoint fallback that sees only
+//! arguments, no BTF needed for the program). Fields are read at offsets computed from the
+//! running kernel's BTF by user space (`OFFSETS`), because Rust eBPF gets no CO-RE
+//! relocations: as typed loads in `tp_btf`, through `bpf_probe_read_kernel` in `raw_tp`
+//! ([`crate::mem`]). `sched_switch` also has a plain tracepoint fallback that sees only
 //! pids (no access model: `AccessSource::None`).
 //!
-//! Hot path (every context switch on every CPU): no logging, one probe read (the incoming
-//! task's ids) plus the model's, and a record only when an interesting task is involved or the
+//! Hot path (every context switch on every CPU): no logging, no helper call in `tp_btf` (the
+//! task ids and the model's fields are typed loads), and a record only when an interesting task is involved or the
 //! CPU's modelled access state changes. Interesting: a target; system-wide (where every task
 //! is a target) a process that may hold perf fds ([`maybe_perf_user`], an inlined array
 //! lookup), so that the switches of everything else cost no ring-buffer write (issue 8).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_probe_read_kernel, generated},
+    helpers::{bpf_get_current_comm, generated},
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{Array, PerCpuArray},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use common::{
-    config::{KernelOffsets, NO_OFFSET, Settings},
+    config::NO_OFFSET,
     event::{Access, AccessSource, Exec, Exit, Fork, Migrate, SchedSwitch},
 };
 
-use crate::maps::{
-    TARGETS, current_ids, emit, header, is_target, maybe_perf_user, offsets, settings,
+use crate::{
+    maps::{TARGETS, current_ids, emit, header, is_target, maybe_perf_user, off, setting},
+    mem::{Checked, Mem, Typed},
 };
 
 /// Values user space updates while running (polled sysctls): index [`RT_PERF_USER_ACCESS`] =
@@ -64,28 +66,19 @@ pub struct CpuState {
 #[map]
 static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 
-/// Reads a `T` at `base + off` in kernel memory; `None` for a null base, an offset this
-/// kernel lacks, or a failed read.
+/// (tgid, tid) of a task. Checked: one read when the two fields are adjacent (they are on
+/// every kernel seen: `pid_t pid; pid_t tgid;`); typed: two loads (one load may not span two
+/// fields).
 #[inline(always)]
-pub(crate) fn read<T>(base: u64, off: u32) -> Option<T> {
-    if base == 0 || off == NO_OFFSET {
-        return None;
-    }
-    // SAFETY: bpf_probe_read_kernel copes with any address (a bad one fails, no fault).
-    unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T) }.ok()
-}
-
-/// (tgid, tid) of a task; one read when the two fields are adjacent (they are on every kernel
-/// seen: `pid_t pid; pid_t tgid;`).
-#[inline(always)]
-fn task_ids(o: &KernelOffsets, task: u64) -> (u32, u32) {
-    if o.task_pid != NO_OFFSET && o.task_tgid == o.task_pid.wrapping_add(4) {
-        let both: u64 = read(task, o.task_pid).unwrap_or(0);
+fn task_ids<M: Mem>(task: u64) -> (u32, u32) {
+    if !M::TYPED && off!(task_pid) != NO_OFFSET && off!(task_tgid) == off!(task_pid).wrapping_add(4)
+    {
+        let both: u64 = M::read(task, off!(task_pid)).unwrap_or(0);
         return ((both >> 32) as u32, both as u32);
     }
     (
-        read(task, o.task_tgid).unwrap_or(0),
-        read(task, o.task_pid).unwrap_or(0),
+        M::read(task, off!(task_tgid)).unwrap_or(0),
+        M::read(task, off!(task_pid)).unwrap_or(0),
     )
 }
 
@@ -98,11 +91,11 @@ fn wanted(tgid: u32) -> bool {
 /// Whose context switches are recorded: a target; system-wide, a process that may hold perf
 /// fds. Never the idle task or pmuwatch.
 #[inline(always)]
-fn interesting(s: &Settings, tgid: u32) -> bool {
-    if tgid == 0 || tgid == s.own_tgid {
+fn interesting(tgid: u32) -> bool {
+    if tgid == 0 || tgid == setting!(own_tgid) {
         return false;
     }
-    if s.system_wide != 0 {
+    if setting!(system_wide) != 0 {
         return maybe_perf_user(tgid);
     }
     // SAFETY: the value is only tested for presence.
@@ -125,13 +118,13 @@ fn runtime(i: u32) -> u32 {
 /// thread (no mm) keeps the previous mm loaded, so the state is unchanged.
 /// Also returns (nr_user, rdpmc_allowed) for the record (u32::MAX = not read).
 #[inline(always)]
-fn model(o: &KernelOffsets, arm64: bool, next: u64) -> (Option<Access>, u32, u32) {
+fn model<M: Mem>(arm64: bool, next: u64) -> (Option<Access>, u32, u32) {
     if arm64 {
-        let ctx: u64 = read(next, o.task_perf_event_ctxp).unwrap_or(0);
+        let ctx: u64 = M::read(next, off!(task_perf_event_ctxp)).unwrap_or(0);
         if ctx == 0 {
             return (None, 0, u32::MAX);
         }
-        let nr_user: u32 = read(ctx, o.ctx_nr_user).unwrap_or(u32::MAX);
+        let nr_user: u32 = M::read(ctx, off!(ctx_nr_user)).unwrap_or(u32::MAX);
         if nr_user != 0 && nr_user != u32::MAX {
             let on = runtime(RT_PERF_USER_ACCESS) != 0;
             return (
@@ -140,7 +133,7 @@ fn model(o: &KernelOffsets, arm64: bool, next: u64) -> (Option<Access>, u32, u32
                 u32::MAX,
             );
         }
-        let nr_events: u32 = read(ctx, o.ctx_nr_events).unwrap_or(0);
+        let nr_events: u32 = M::read(ctx, off!(ctx_nr_events)).unwrap_or(0);
         let a = if nr_events != 0 && nr_user == 0 {
             Some(Access::Off)
         } else {
@@ -154,13 +147,13 @@ fn model(o: &KernelOffsets, arm64: bool, next: u64) -> (Option<Access>, u32, u32
             // nothing can allow rdpmc, no need to look at the task.
             return (Some(Access::Off), u32::MAX, u32::MAX);
         }
-        let mm: u64 = read(next, o.task_mm).unwrap_or(0);
+        let mm: u64 = M::read(next, off!(task_mm)).unwrap_or(0);
         if mm == 0 {
             return (None, u32::MAX, u32::MAX);
         }
         match mode {
             2 => (Some(Access::On), u32::MAX, u32::MAX),
-            _ => match read::<u32>(mm, o.mm_perf_rdpmc_allowed) {
+            _ => match M::read::<u32>(mm, off!(mm_perf_rdpmc_allowed)) {
                 Some(n) => (
                     Some(if n != 0 { Access::On } else { Access::Off }),
                     u32::MAX,
@@ -176,27 +169,30 @@ fn model(o: &KernelOffsets, arm64: bool, next: u64) -> (Option<Access>, u32, u32
 /// unsigned int prev_state)` (kernel/sched/core.c `__schedule`; `prev_state` since 5.18).
 /// Runs on prev's CPU before the switch: current == prev.
 #[inline(always)]
-fn on_switch(next: u64, prev_state: u64) {
-    let o = offsets();
-    let s = settings();
-    let (prev_tgid, prev_tid) = current_ids();
-    let (next_tgid, next_tid) = task_ids(&o, next);
+fn on_switch<M: Mem>(prev: u64, next: u64, prev_state: u64) {
+    // current == prev: a helper call, unless prev's fields are typed loads.
+    let (prev_tgid, prev_tid) = if M::TYPED {
+        task_ids::<M>(prev)
+    } else {
+        current_ids()
+    };
+    let (next_tgid, next_tid) = task_ids::<M>(next);
     let Some(state) = CPU_STATE.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's slot; nothing else runs on this CPU during the program.
     let st = unsafe { &mut *state };
-    let prev_target = if s.system_wide == 0 && st.next_tgid == prev_tgid && prev_tgid != 0 {
+    let prev_target = if setting!(system_wide) == 0 && st.next_tgid == prev_tgid && prev_tgid != 0 {
         st.next_target != 0
     } else {
-        interesting(&s, prev_tgid)
+        interesting(prev_tgid)
     };
-    let next_target = interesting(&s, next_tgid);
+    let next_target = interesting(next_tgid);
     st.next_tgid = next_tgid;
     st.next_target = next_target as u32;
     let involves = prev_target || next_target;
 
-    let (new, nr_user, rdpmc) = model(&o, s.arm64_model != 0, next);
+    let (new, nr_user, rdpmc) = model::<M>(setting!(arm64_model) != 0, next);
     let last = st.access;
     let prev_access = if last == 0 {
         Access::Unknown
@@ -223,24 +219,23 @@ fn on_switch(next: u64, prev_state: u64) {
         source: AccessSource::Model as u8,
         involves_target: involves as u8,
         _pad: 0,
-        next_comm: read(next, o.task_comm).unwrap_or([0; 16]),
+        // Only on the record path; an array the typed load cannot take whole.
+        next_comm: Checked::read(next, off!(task_comm)).unwrap_or([0; 16]),
     };
     emit(&r);
 }
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
-    let next: u64 = ctx.arg(2);
     let prev_state: u32 = ctx.arg(3);
-    on_switch(next, u64::from(prev_state));
+    on_switch::<Typed>(ctx.arg(1), ctx.arg(2), u64::from(prev_state));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
-    let next: u64 = ctx.arg(2);
     let prev_state: u64 = ctx.arg(3);
-    on_switch(next, prev_state & 0xffff_ffff);
+    on_switch::<Checked>(ctx.arg(1), ctx.arg(2), prev_state & 0xffff_ffff);
     0
 }
 
@@ -249,24 +244,28 @@ pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
 /// when the outgoing task (current) is a target; `pid` of the incoming side is 0.
 #[tracepoint(category = "sched", name = "sched_switch")]
 pub fn sched_switch_tp(ctx: TracePointContext) -> u32 {
-    let o = offsets();
     let (prev_tgid, prev_tid) = current_ids();
-    if !interesting(&settings(), prev_tgid) || o.tp_switch_next_pid == NO_OFFSET {
+    let (next_pid, prev_state, next_comm) = (
+        off!(tp_switch_next_pid),
+        off!(tp_switch_prev_state),
+        off!(tp_switch_next_comm),
+    );
+    if !interesting(prev_tgid) || next_pid == NO_OFFSET {
         return 0;
     }
     // SAFETY: offsets come from this tracepoint's format file; read_at is a checked probe read.
-    let next_tid: i32 = unsafe { ctx.read_at(o.tp_switch_next_pid as usize) }.unwrap_or(0);
-    let prev_state: i64 = if o.tp_switch_prev_state == NO_OFFSET {
+    let next_tid: i32 = unsafe { ctx.read_at(next_pid as usize) }.unwrap_or(0);
+    let prev_state: i64 = if prev_state == NO_OFFSET {
         0
     } else {
         // SAFETY: as above.
-        unsafe { ctx.read_at(o.tp_switch_prev_state as usize) }.unwrap_or(0)
+        unsafe { ctx.read_at(prev_state as usize) }.unwrap_or(0)
     };
-    let next_comm: [u8; 16] = if o.tp_switch_next_comm == NO_OFFSET {
+    let next_comm: [u8; 16] = if next_comm == NO_OFFSET {
         [0; 16]
     } else {
         // SAFETY: as above.
-        unsafe { ctx.read_at(o.tp_switch_next_comm as usize) }.unwrap_or([0; 16])
+        unsafe { ctx.read_at(next_comm as usize) }.unwrap_or([0; 16])
     };
     let r = SchedSwitch {
         h: header::<SchedSwitch>(0, next_tid as u32),
@@ -291,29 +290,28 @@ pub fn sched_switch_tp(ctx: TracePointContext) -> u32 {
 /// of interesting tasks (system-wide: possible perf users): a migration matters to a task
 /// whose events can be on the wrong CPU.
 #[inline(always)]
-fn on_migrate(p: u64, dest_cpu: u32) {
-    let o = offsets();
-    let (tgid, tid) = task_ids(&o, p);
-    if !interesting(&settings(), tgid) {
+fn on_migrate<M: Mem>(p: u64, dest_cpu: u32) {
+    let (tgid, tid) = task_ids::<M>(p);
+    if !interesting(tgid) {
         return;
     }
     emit(&Migrate {
         h: header::<Migrate>(tgid, tid),
-        orig_cpu: read(p, o.task_cpu).unwrap_or(u32::MAX),
+        orig_cpu: M::read(p, off!(task_cpu)).unwrap_or(u32::MAX),
         dest_cpu,
     });
 }
 
 #[btf_tracepoint(function = "sched_migrate_task")]
 pub fn sched_migrate_btf(ctx: BtfTracePointContext) -> i32 {
-    on_migrate(ctx.arg(0), ctx.arg(1));
+    on_migrate::<Typed>(ctx.arg(0), ctx.arg(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_migrate_task")]
 pub fn sched_migrate_raw(ctx: RawTracePointContext) -> i32 {
     let dest: u64 = ctx.arg(1);
-    on_migrate(ctx.arg(0), dest as u32);
+    on_migrate::<Checked>(ctx.arg(0), dest as u32);
     0
 }
 
@@ -321,14 +319,13 @@ pub fn sched_migrate_raw(ctx: RawTracePointContext) -> i32 {
 /// `kernel_clone`), in the parent. A child process of a target becomes a target here, before it
 /// can run, so nothing it does is missed.
 #[inline(always)]
-fn on_fork(child: u64) {
+fn on_fork<M: Mem>(child: u64) {
     let (tgid, tid) = current_ids();
     if !wanted(tgid) {
         return;
     }
-    let o = offsets();
-    let (child_tgid, child_tid) = task_ids(&o, child);
-    if settings().system_wide == 0 && child_tgid != tgid && child_tgid != 0 {
+    let (child_tgid, child_tid) = task_ids::<M>(child);
+    if setting!(system_wide) == 0 && child_tgid != tgid && child_tgid != 0 {
         // A full set is counted as a drop: the child's events would be missed.
         if TARGETS.insert(child_tgid, 1u8, 0).is_err() {
             crate::maps::count_drop();
@@ -343,13 +340,13 @@ fn on_fork(child: u64) {
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_fork_btf(ctx: BtfTracePointContext) -> i32 {
-    on_fork(ctx.arg(1));
+    on_fork::<Typed>(ctx.arg(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_fork_raw(ctx: RawTracePointContext) -> i32 {
-    on_fork(ctx.arg(1));
+    on_fork::<Checked>(ctx.arg(1));
     0
 }
 
@@ -391,18 +388,17 @@ pub fn sched_exec_raw(_ctx: RawTracePointContext) -> i32 {
 /// whole group is gone (works on kernels with and without the `group_dead` argument). The
 /// group's tgid then leaves the target set (pids are reused).
 #[inline(always)]
-fn on_exit(p: u64) {
+fn on_exit<M: Mem>(p: u64) {
     let (tgid, tid) = current_ids();
     if !wanted(tgid) {
         return;
     }
-    let o = offsets();
-    let signal: u64 = read(p, o.task_signal).unwrap_or(0);
-    let group_dead = match read::<i32>(signal, o.signal_live) {
+    let signal: u64 = M::read(p, off!(task_signal)).unwrap_or(0);
+    let group_dead = match M::read::<i32>(signal, off!(signal_live)) {
         Some(live) => live == 0,
         None => tid == tgid,
     };
-    if group_dead && settings().system_wide == 0 {
+    if group_dead && setting!(system_wide) == 0 {
         let _ = TARGETS.remove(tgid);
     }
     emit(&Exit {
@@ -414,12 +410,12 @@ fn on_exit(p: u64) {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_exit_btf(ctx: BtfTracePointContext) -> i32 {
-    on_exit(ctx.arg(0));
+    on_exit::<Typed>(ctx.arg(0));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_exit_raw(ctx: RawTracePointContext) -> i32 {
-    on_exit(ctx.arg(0));
+    on_exit::<Checked>(ctx.arg(0));
     0
 }

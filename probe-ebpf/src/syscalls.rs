@@ -19,7 +19,8 @@
 //! before attaching.
 
 use aya_ebpf::{
-    helpers::bpf_probe_read_user,
+    EbpfContext,
+    helpers::{bpf_get_current_task_btf, bpf_probe_read_user, generated},
     macros::{map, tracepoint},
     maps::LruHashMap,
     programs::TracePointContext,
@@ -29,7 +30,10 @@ use common::{
     perf::{self, PerfEventAttrHead},
 };
 
-use crate::maps::{current_ids, emit, header, is_target, mark_perf_user, maybe_perf_user};
+use crate::{
+    maps::{current_ids, emit, header, is_target, mark_perf_user, maybe_perf_user, off},
+    mem::{Mem, Typed},
+};
 
 /// Offset of `args[0]` in a `sys_enter_*` record.
 const ARGS: usize = 16;
@@ -111,16 +115,22 @@ struct AttrVer0 {
 #[map]
 static OPEN_ATTRS: LruHashMap<u32, PerfEventAttrHead> = LruHashMap::with_max_entries(4096, 0);
 
+/// A field of the tracepoint record: a direct context load (the verifier checks its bounds;
+/// `read_at` would be a `bpf_probe_read` helper call, ~60 ns on the dev VM).
+#[inline(always)]
+fn field(ctx: &TracePointContext, off: usize) -> u64 {
+    // SAFETY: an aligned 8-byte load inside the record (user space checked the layout).
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(off) as *const u64) }
+}
+
 #[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    // SAFETY: reads inside the tracepoint record; a failed read yields 0.
-    unsafe { ctx.read_at::<u64>(ARGS + 8 * n) }.unwrap_or(0)
+    field(ctx, ARGS + 8 * n)
 }
 
 #[inline(always)]
 fn ret(ctx: &TracePointContext) -> i64 {
-    // SAFETY: as for `arg`.
-    unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(0)
+    field(ctx, RET) as i64
 }
 
 /// Stashes the first `n` arguments of the current thread's call.
@@ -378,6 +388,35 @@ pub fn sys_exit_read(ctx: TracePointContext) -> u32 {
             fd: a[0] as i32,
             _pad: 0,
             count: a[2],
+            ret: ret(&ctx),
+        });
+    }
+    0
+}
+
+/// `read` from its exit alone: the fd and count come from the user registers saved at
+/// syscall entry (x86-64 `di`/`dx`; arm64 `orig_x0`, as `x0` holds the result by now, and
+/// `x2`), offsets from BTF. read(2) is the busiest call these tracepoints see (one per context
+/// switch in `perf bench sched pipe`) and every program run costs ~80 ns before it does
+/// anything (issue 8), so one program instead of the enter/exit pair. User space attaches the
+/// pair where this one is refused (`bpf_task_pt_regs` is 5.15+) or the offsets are unknown.
+#[tracepoint(category = "syscalls", name = "sys_exit_read")]
+pub fn sys_exit_read_regs(ctx: TracePointContext) -> u32 {
+    let (tgid, tid) = current_ids();
+    if !maybe_perf_user(tgid) || !is_target(tgid) {
+        return 0;
+    }
+    // SAFETY: helpers without preconditions; the result is a BTF-typed `struct pt_regs *`.
+    let regs = unsafe { generated::bpf_task_pt_regs(bpf_get_current_task_btf()) } as u64;
+    let Some(fd) = Typed::read::<u64>(regs, off!(regs_arg0)) else {
+        return 0;
+    };
+    if is_perf_fd(tgid, fd) {
+        emit(&PerfRead {
+            h: header::<PerfRead>(tgid, tid),
+            fd: fd as i32,
+            _pad: 0,
+            count: Typed::read::<u64>(regs, off!(regs_arg2)).unwrap_or(0),
             ret: ret(&ctx),
         });
     }

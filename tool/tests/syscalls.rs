@@ -16,11 +16,15 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
-use common::{Event, config::Settings, insn, perf};
+use common::{
+    Event,
+    config::{KernelOffsets, NO_OFFSET, Settings},
+    insn, perf,
+};
 use pmuwatch::probe::{
     EBPF_OBJECT,
     coverage::{Coverage, Method, Status},
-    syscalls, traps,
+    offsets, syscalls, traps,
 };
 
 // ---- what the child did ----------------------------------------------------------------------
@@ -479,12 +483,17 @@ fn is_root() -> bool {
 }
 
 fn load() -> Ebpf {
+    load_with(&offsets::running_kernel())
+}
+
+fn load_with(o: &KernelOffsets) -> Ebpf {
     let settings = Settings {
         own_tgid: std::process::id(),
         ..Settings::default()
     };
     EbpfLoader::new()
         .override_global("SETTINGS", &settings, true)
+        .override_global("OFFSETS", o, true)
         .load(EBPF_OBJECT)
         .expect("load the eBPF object")
 }
@@ -597,10 +606,35 @@ fn perf_syscalls_and_traps_of_a_target_are_reported_exactly() {
     if !is_root() {
         return;
     }
-    let mut ebpf = load();
+    perf_syscalls_and_traps_reported_exactly(&offsets::running_kernel(), true);
+}
+
+/// The same with `read` as an enter/exit pair: where the exit-only program cannot be used
+/// (here: the `pt_regs` offsets unknown, as on a kernel without them in BTF).
+#[test]
+fn perf_reads_are_reported_exactly_by_the_enter_exit_pair_too() {
+    if !is_root() {
+        return;
+    }
+    let o = KernelOffsets {
+        regs_arg0: NO_OFFSET,
+        ..offsets::running_kernel()
+    };
+    perf_syscalls_and_traps_reported_exactly(&o, false);
+}
+
+fn perf_syscalls_and_traps_reported_exactly(o: &KernelOffsets, read_exit_only: bool) {
+    let mut ebpf = load_with(o);
     let mut cov = Coverage::default();
-    syscalls::attach(&mut ebpf, &mut cov).expect("attach syscalls");
+    syscalls::attach(&mut ebpf, &mut cov, o).expect("attach syscalls");
     traps::attach(&mut ebpf, &mut cov).expect("attach traps");
+    let read_hook = cov.in_use("perf_read").map(|a| a.hook.clone());
+    let want_hook = if read_exit_only {
+        syscalls::READ_EXIT_HOOK
+    } else {
+        "syscalls/sys_enter_read"
+    };
+    assert_eq!(read_hook.as_deref(), Some(want_hook), "{cov:?}");
     for signal in [
         "perf_event_open",
         "perf_ioctl",
@@ -788,9 +822,10 @@ fn close_on_exec_perf_fds_are_forgotten_at_exec_and_inherited_ones_kept() {
     if !is_root() {
         return;
     }
-    let mut ebpf = load();
+    let o = offsets::running_kernel();
+    let mut ebpf = load_with(&o);
     let mut cov = Coverage::default();
-    syscalls::attach(&mut ebpf, &mut cov).expect("attach syscalls");
+    syscalls::attach(&mut ebpf, &mut cov, &o).expect("attach syscalls");
     assert_eq!(
         cov.in_use(syscalls::EXEC_SIGNAL).map(|a| a.method),
         Some(Method::Tracepoint),

@@ -15,7 +15,7 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
 use common::{Event, config::Settings, insn};
-use pmuwatch::probe::{EBPF_OBJECT, coverage::Coverage, syscalls, traps};
+use pmuwatch::probe::{EBPF_OBJECT, coverage::Coverage, offsets, syscalls, traps};
 use serde_json::Value;
 
 const IOC_ENABLE: u32 = 0x2400;
@@ -29,10 +29,11 @@ fn load() -> Ebpf {
     };
     let mut ebpf = EbpfLoader::new()
         .override_global("SETTINGS", &settings, true)
+        .override_global("OFFSETS", &offsets::running_kernel(), true)
         .load(EBPF_OBJECT)
         .expect("load the eBPF object");
     let mut cov = Coverage::default();
-    syscalls::attach(&mut ebpf, &mut cov).expect("attach syscalls");
+    syscalls::attach(&mut ebpf, &mut cov, &offsets::running_kernel()).expect("attach syscalls");
     traps::attach(&mut ebpf, &mut cov).expect("attach traps");
     for line in cov.summary_lines() {
         eprintln!("coverage: {line}");

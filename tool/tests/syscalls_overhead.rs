@@ -15,7 +15,7 @@ use aya::{
     maps::{HashMap, MapData, RingBuf},
 };
 use common::config::Settings;
-use pmuwatch::probe::{EBPF_OBJECT, coverage::Coverage, syscalls};
+use pmuwatch::probe::{EBPF_OBJECT, coverage::Coverage, offsets, syscalls};
 
 const RUNS: usize = 7;
 /// Fewer than the ring buffer holds (8 MiB / 48-byte records) so nothing drops mid-run.
@@ -26,6 +26,7 @@ fn load() -> Ebpf {
     let settings = Settings::default();
     EbpfLoader::new()
         .override_global("SETTINGS", &settings, true)
+        .override_global("OFFSETS", &offsets::running_kernel(), true)
         .load(EBPF_OBJECT)
         .expect("load")
 }
@@ -73,7 +74,7 @@ fn read_syscall_cost_with_and_without_the_probes() {
 
     let mut ebpf = load();
     let mut cov = Coverage::default();
-    syscalls::attach(&mut ebpf, &mut cov).expect("attach");
+    syscalls::attach(&mut ebpf, &mut cov, &offsets::running_kernel()).expect("attach");
     let not_target = ns_per_read(null, || {});
     {
         let mut t: HashMap<&mut MapData, u32, u8> =

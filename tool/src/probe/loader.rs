@@ -64,7 +64,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Probes> {
     super::sched::attach(&mut ebpf, &k, &mut coverage)?;
     super::hooks::attach(&mut ebpf, &k, &mut coverage, std::env::consts::ARCH);
     // Other probe domains attach here (each records its own attempts in `coverage`):
-    super::syscalls::attach_with(&mut ebpf, &k, &mut coverage)?;
+    super::syscalls::attach_with(&mut ebpf, &k, &mut coverage, &found.offsets)?;
     super::traps::attach_with(&mut ebpf, &k, &mut coverage)?;
     Ok(Probes {
         ebpf,

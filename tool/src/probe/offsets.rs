@@ -69,6 +69,19 @@ pub fn compute(btf: &Btf) -> Found {
         "mm_struct",
         &[&["context", "perf_rdpmc_allowed"]],
     );
+    // Syscall arguments at syscall exit, in the user registers saved at entry: x86-64 passes
+    // them in di, si, dx (untouched by the call); arm64 in x0..x2, but x0 is overwritten by
+    // the return value and its entry value is kept in orig_x0.
+    let at = |path: &[&str]| btf.offset_of("pt_regs", path).ok();
+    let x86 = || Some((at(&["di"])?, at(&["dx"])?));
+    let arm64 = || Some((at(&["orig_x0"])?, at(&["user_regs", "regs"])? + 2 * 8));
+    match x86().or_else(arm64) {
+        Some((a0, a2)) => (o.regs_arg0, o.regs_arg2) = (a0, a2),
+        None => missing.push(
+            "pt_regs syscall arguments: neither di/dx (x86-64) nor orig_x0/user_regs.regs (arm64)"
+                .into(),
+        ),
+    }
     let ctxp_is_array = btf
         .member_type("task_struct", &["perf_event_ctxp"])
         .ok()
@@ -79,6 +92,14 @@ pub fn compute(btf: &Btf) -> Found {
         ctxp_is_array,
         missing,
     }
+}
+
+/// The offsets of the running kernel (all unknown without BTF), for loaders that attach only
+/// some domains (tests, benches); [`super::loader::load`] also keeps what was missing.
+pub fn running_kernel() -> KernelOffsets {
+    Btf::from_sys_fs()
+        .map(|b| compute(&b).offsets)
+        .unwrap_or_default()
 }
 
 /// Byte offset of `field` in a tracefs event `format` file's text.
@@ -154,11 +175,15 @@ format:
             ("live", o.signal_live),
             ("nr_user", o.ctx_nr_user),
             ("nr_events", o.ctx_nr_events),
+            ("pt_regs arg0", o.regs_arg0),
+            ("pt_regs arg2", o.regs_arg2),
         ] {
             assert_ne!(v, NO_OFFSET, "{name}: {:?}", f.missing);
         }
         assert_eq!(o.task_tgid, o.task_pid + 4);
         if cfg!(target_arch = "x86_64") {
+            // The kernel's x86-64 pt_regs: r15 .. ax, cx, dx, si, di, orig_ax, ...
+            assert_eq!((o.regs_arg0, o.regs_arg2), (14 * 8, 12 * 8));
             assert_ne!(o.mm_perf_rdpmc_allowed, NO_OFFSET, "{:?}", f.missing);
             assert!(f.missing.is_empty(), "{:?}", f.missing);
         }

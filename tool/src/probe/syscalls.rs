@@ -1,8 +1,10 @@
 //! Attaches the perf syscall programs (`probe-ebpf/src/syscalls.rs`): `perf_event_open`, and
 //! `ioctl`, `mmap`, `read`, `close` on the perf fds it returns, and `munmap`. Each is an
-//! enter/exit tracepoint pair; both halves attach or neither does.
+//! enter/exit tracepoint pair; both halves attach or neither does. `read`, the busy one, is
+//! first tried as its exit alone (arguments from `pt_regs`): one program run per read(2).
 
 use aya::Ebpf;
+use common::config::{KernelOffsets, NO_OFFSET};
 
 use super::{
     attach::Kernel,
@@ -32,18 +34,36 @@ const CALLS: [(&str, &str, &[&str]); 6] = [
 /// Attaches every pair; each outcome goes to `cov` under its signal name (the record kind
 /// names: "perf_event_open", "perf_ioctl", "perf_mmap", "munmap", "perf_read", "perf_close").
 /// A refused pair leaves the others working; only a program missing from the object (a build
-/// mismatch) is an error.
-pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage) -> anyhow::Result<()> {
-    attach_skipping(ebpf, cov, false)
+/// mismatch) is an error. `o`: the offsets the object was loaded with.
+pub fn attach(ebpf: &mut Ebpf, cov: &mut Coverage, o: &KernelOffsets) -> anyhow::Result<()> {
+    attach_skipping(ebpf, cov, o, false)
 }
 
 /// As [`attach`], honouring the loader's methods to skip (tracepoints are the only method).
-pub fn attach_with(ebpf: &mut Ebpf, k: &Kernel<'_>, cov: &mut Coverage) -> anyhow::Result<()> {
-    attach_skipping(ebpf, cov, k.skip.contains(&Method::Tracepoint))
+pub fn attach_with(
+    ebpf: &mut Ebpf,
+    k: &Kernel<'_>,
+    cov: &mut Coverage,
+    o: &KernelOffsets,
+) -> anyhow::Result<()> {
+    attach_skipping(ebpf, cov, o, k.skip.contains(&Method::Tracepoint))
 }
 
-fn attach_skipping(ebpf: &mut Ebpf, cov: &mut Coverage, skip: bool) -> anyhow::Result<()> {
+fn attach_skipping(
+    ebpf: &mut Ebpf,
+    cov: &mut Coverage,
+    o: &KernelOffsets,
+    skip: bool,
+) -> anyhow::Result<()> {
     for (signal, call, args) in CALLS {
+        if call == "read" && !skip {
+            let status = attach_read_exit(ebpf, o);
+            let active = status == Status::Active;
+            cov.push(signal, READ_EXIT_HOOK, Method::Tracepoint, status);
+            if active {
+                continue;
+            }
+        }
         let enter = format!("sys_enter_{call}");
         let exit = format!("sys_exit_{call}");
         let hook = format!("syscalls/{enter}");
@@ -75,6 +95,25 @@ fn attach_skipping(ebpf: &mut Ebpf, cov: &mut Coverage, skip: bool) -> anyhow::R
         status,
     );
     Ok(())
+}
+
+/// The hook of the exit-only `read` program, as the coverage shows it.
+pub const READ_EXIT_HOOK: &str = "syscalls/sys_exit_read (fd from pt_regs)";
+
+/// `sys_exit_read_regs` alone. Refused where the kernel lacks `bpf_task_pt_regs` (before 5.15)
+/// or its verifier will not take the typed `pt_regs` loads; unavailable without the offsets.
+fn attach_read_exit(ebpf: &mut Ebpf, o: &KernelOffsets) -> Status {
+    const PROG: &str = "sys_exit_read_regs";
+    if o.regs_arg0 == NO_OFFSET || o.regs_arg2 == NO_OFFSET {
+        return Status::Unavailable("syscall argument registers not found in BTF".into());
+    }
+    if let Err(r) = tracepoint::check("syscalls", "sys_exit_read", &[("ret", RET)]) {
+        return Status::Unavailable(r);
+    }
+    match tracepoint::attach(ebpf, PROG, "syscalls", "sys_exit_read") {
+        Ok(_) => Status::Active,
+        Err(r) => Status::Refused(format!("{PROG}: {r}")),
+    }
 }
 
 /// Coverage signal of exec tracking: without it, a close-on-exec perf fd's number reused
