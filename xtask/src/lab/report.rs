@@ -419,6 +419,26 @@ fn coverage(k: &mut Checks, r: &Value, series: &str) {
             kprobe.join(", ")
         ),
     );
+    // The cheap paths (issue 8) must verify on these kernels too, not fall back silently:
+    // typed loads in tp_btf, read(2) from its exit alone (arm64: fd from orig_x0).
+    let in_use = |signal: &str| {
+        list(r, "coverage.attachments")
+            .find(|a| a["signal"] == signal && a["status"] == "active")
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["method"].as_str().unwrap_or("?"),
+                    a["hook"].as_str().unwrap_or("?")
+                )
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    let (switch, read) = (in_use("sched_switch"), in_use("perf_read"));
+    k.check(
+        "tool: cheap paths",
+        switch.starts_with("tp_btf ") && read.contains("sys_exit_read (fd from pt_regs)"),
+        format!("sched_switch by {switch}; perf_read by {read}"),
+    );
 }
 
 fn list<'a>(v: &'a Value, path: &str) -> impl Iterator<Item = &'a Value> {

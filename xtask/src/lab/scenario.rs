@@ -152,6 +152,16 @@ mod tests {
     }
 
     #[test]
+    fn a_fallback_to_the_costly_read_path_fails() {
+        let c = PUA0_61.replace(
+            "syscalls/sys_exit_read (fd from pt_regs)",
+            "syscalls/sys_enter_read",
+        );
+        assert_ne!(c, PUA0_61, "fixture layout changed");
+        assert_eq!(failed(Scenario::Pua0, "6.1", &c), ["tool: cheap paths"]);
+    }
+
+    #[test]
     fn the_wrong_kernel_or_hooks_fail() {
         let f = failed(Scenario::Pua0, "6.12", PUA0_61);
         assert!(f.contains(&"kernel".to_string()), "{f:?}");
