@@ -1,6 +1,8 @@
 //! Probe cost per event: the kernel's own run statistics of each eBPF program
 //! (`kernel.bpf_stats_enabled=1`: run_time_ns, run_cnt), over one `perf bench sched pipe` run,
-//! for pmuwatch's programs and for the bpftrace script. Steadier than wall-clock overhead on a
+//! for pmuwatch's programs and for the bpftrace script, per context switch; then over one
+//! self-migration loop, per migration (with the bare loop's time per migration, so that the
+//! share the programs take of that loop is plain). Steadier than wall-clock overhead on a
 //! loaded machine: it counts only the time spent inside the programs.
 
 use std::{collections::HashMap, process::Command};
@@ -32,11 +34,28 @@ impl Drop for StatsOn {
     }
 }
 
-pub fn run(bins: &Bins, loops: u64) -> anyhow::Result<Vec<Row>> {
+/// What the programs are measured over.
+#[derive(Clone, Copy)]
+enum Work {
+    /// `perf bench sched pipe -l N`: figures per context switch.
+    Pipe(u64),
+    /// `pmuwatch bench-helper migrate N`: figures per migration.
+    Migrate(u64),
+}
+
+pub fn run(bins: &Bins, loops: u64, migrations: u64) -> anyhow::Result<Vec<Row>> {
     let _on = StatsOn::new()?;
     let dir = std::env::temp_dir().join(format!("pmuwatch-bench-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let out = dir.join("trace");
+    let works = [Work::Pipe(loops), Work::Migrate(migrations)];
+    // Each workload untraced first: its own time per context switch / migration, against
+    // which the programs' time per event is a share (an overhead estimate that does not swing
+    // with the host as wall-clock ratios do on this VM).
+    let bare: Vec<f64> = works
+        .iter()
+        .map(|w| bare_ns_per_unit(bins, *w))
+        .collect::<anyhow::Result<_>>()?;
     let mut rows = Vec::new();
     let mut pmu = Bg::start(
         "pmuwatch record --system-wide",
@@ -45,20 +64,24 @@ pub fn run(bins: &Bins, loops: u64) -> anyhow::Result<Vec<Row>> {
             .arg(&out),
         |_| file_written(&out),
     )?;
-    let measured = measure(pmu.pid(), loops);
+    let measured: anyhow::Result<Vec<Measured>> =
+        works.iter().map(|w| measure(pmu.pid(), bins, *w)).collect();
     pmu.stop();
-    rows.extend(table("pmuwatch", measured?));
+    for (m, bare_ns) in measured?.into_iter().zip(&bare) {
+        rows.extend(table("pmuwatch", m, *bare_ns));
+    }
     rows.extend(direct_reads(traced_demo(bins, &dir)?));
-    // The same switches under bpftrace: a counter, and an empty program (the floor: what
-    // running any program costs here, accounting included).
+    // The same workloads under bpftrace on the tracepoints of the overhead figure: a counter,
+    // and an empty program (the floor: what running any program costs here, accounting
+    // included).
     let scripts = [
         (
-            "bpftrace sched_switch count",
-            "tracepoint:sched:sched_switch { @ = count(); }",
+            "bpftrace count",
+            "tracepoint:sched:sched_switch, tracepoint:sched:sched_migrate_task { @ = count(); }",
         ),
         (
             "bpftrace empty program",
-            "tracepoint:sched:sched_switch { }",
+            "tracepoint:sched:sched_switch, tracepoint:sched:sched_migrate_task { }",
         ),
     ];
     if crate::util::succeeds(Command::new("sh").args(["-c", "command -v bpftrace"])) {
@@ -68,35 +91,62 @@ pub fn run(bins: &Bins, loops: u64) -> anyhow::Result<Vec<Row>> {
                 Command::new("bpftrace").args(["-e", script]),
                 holds_programs,
             )?;
-            let measured = measure(bt.pid(), loops);
+            let measured: anyhow::Result<Vec<Measured>> =
+                works.iter().map(|w| measure(bt.pid(), bins, *w)).collect();
             bt.stop();
-            rows.extend(table(who, measured?));
+            for (m, bare_ns) in measured?.into_iter().zip(&bare) {
+                rows.extend(table(who, m, *bare_ns));
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
 }
 
+/// The untraced workload's wall time per unit (context switch / migration), in ns.
+fn bare_ns_per_unit(bins: &Bins, w: Work) -> anyhow::Result<f64> {
+    let ctxt0 = context_switches();
+    let secs = super::proc::timed(&mut work_cmd(bins, w))?;
+    let units = match w {
+        Work::Pipe(_) => context_switches().saturating_sub(ctxt0),
+        Work::Migrate(n) => n,
+    };
+    Ok(1e9 * secs / units.max(1) as f64)
+}
+
+fn work_cmd(bins: &Bins, w: Work) -> Command {
+    match w {
+        Work::Pipe(loops) => {
+            let mut c = Command::new("perf");
+            c.args(["bench", "sched", "pipe", "-l", &loops.to_string()]);
+            c
+        }
+        Work::Migrate(n) => {
+            let mut c = bins.helper_cmd();
+            c.args(["migrate", &n.to_string()]);
+            c
+        }
+    }
+}
+
 struct Measured {
     /// Per program: name, run time and runs over the workload.
     progs: Vec<(String, ProgStats)>,
     switches: u64,
+    work: Work,
 }
 
-fn measure(pid: u32, loops: u64) -> anyhow::Result<Measured> {
+fn measure(pid: u32, bins: &Bins, work: Work) -> anyhow::Result<Measured> {
     let ctxt0 = context_switches();
     let progs = delta(pid, || {
-        super::proc::timed(Command::new("perf").args([
-            "bench",
-            "sched",
-            "pipe",
-            "-l",
-            &loops.to_string(),
-        ]))
-        .map(|_| ())
+        super::proc::timed(&mut work_cmd(bins, work)).map(|_| ())
     })?;
     let switches = context_switches().saturating_sub(ctxt0);
-    Ok(Measured { progs, switches })
+    Ok(Measured {
+        progs,
+        switches,
+        work,
+    })
 }
 
 /// Per program of process `pid`: name, run time and runs while `work` ran.
@@ -199,35 +249,58 @@ fn direct_reads(progs: Vec<(String, ProgStats)>) -> Vec<Row> {
         .collect()
 }
 
-fn table(who: &str, m: Measured) -> Vec<Row> {
+/// Rows per program and in all: per context switch over sched pipe, per migration over the
+/// migration loop (`bare_ns`: the untraced workload's wall time per unit).
+fn table(who: &str, m: Measured, bare_ns: f64) -> Vec<Row> {
+    let (units, unit, workload) = match m.work {
+        Work::Pipe(_) => (m.switches, "context switch", "sched pipe"),
+        Work::Migrate(n) => (n, "migration", "self-migrate"),
+    };
+    let per = |ns: u64| ns as f64 / units.max(1) as f64;
     let mut rows = Vec::new();
-    let per_switch = |ns: u64| ns as f64 / m.switches.max(1) as f64;
-    let mut total = 0;
+    let (mut total, mut runs) = (0, 0);
     for (name, p) in &m.progs {
         total += p.run_time_ns;
-        if p.run_cnt == 0 {
+        runs += p.run_cnt;
+        if p.run_cnt == 0 || per(p.run_time_ns) < 0.05 {
             continue;
         }
         rows.push(Row {
             part: "cost",
-            what: format!("{who}: {name}"),
+            what: format!("{who}: {name} ({workload})"),
             value: format!("{:.0} ns/run", p.run_time_ns as f64 / p.run_cnt as f64),
             note: format!(
-                "{} runs, {:.1} ns per context switch",
+                "{} runs, {:.1} ns per {unit}",
                 p.run_cnt,
-                per_switch(p.run_time_ns)
+                per(p.run_time_ns)
             ),
         });
     }
-    rows.push(Row {
-        part: "cost",
-        what: format!("{who}: all programs"),
-        value: format!("{:.0} ns/switch", per_switch(total)),
-        note: format!(
-            "{} programs, {} context switches (/proc/stat) during sched pipe; goal <= 200",
+    let share = format!(
+        "the bare workload takes {bare_ns:.0} ns per {unit}: the programs are {:.1} % of it",
+        100.0 * per(total) / bare_ns.max(1.0)
+    );
+    let note = match m.work {
+        Work::Pipe(_) => format!(
+            "{} programs, {} context switches (/proc/stat) during sched pipe; goal <= 200; {share}",
             m.progs.len(),
             m.switches
         ),
+        Work::Migrate(_) => format!(
+            "{:.1} program runs and {:.1} context switches per migration; {share}",
+            runs as f64 / units.max(1) as f64,
+            m.switches as f64 / units.max(1) as f64,
+        ),
+    };
+    rows.push(Row {
+        part: "cost",
+        what: format!("{who}: all programs ({workload})"),
+        value: format!(
+            "{:.0} ns/{}",
+            per(total),
+            unit.split(' ').next_back().unwrap_or(unit)
+        ),
+        note,
     });
     rows
 }

@@ -120,7 +120,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         rows.extend(live::drops(&bins, a.flood_secs)?);
     }
     if want(Part::Cost) {
-        rows.extend(cost::run(&bins, a.loops)?);
+        rows.extend(cost::run(&bins, a.loops, a.migrations)?);
     }
     if want(Part::Overhead) {
         rows.extend(overhead::run(&bins, a)?);

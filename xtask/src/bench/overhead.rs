@@ -8,7 +8,7 @@ use std::process::Command;
 
 use super::{
     Args, Bins, Row,
-    proc::{Bg, file_written, holds_programs, timed},
+    proc::{Bg, cpu_ticks, file_written, holds_programs, timed},
     stats,
 };
 
@@ -85,8 +85,10 @@ pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
     }
     let dir = std::env::temp_dir().join(format!("pmuwatch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    // secs[mode][workload][round]
+    // secs[mode][workload][round]; busy: CPU ticks the machine was busy during the run.
     let mut secs = vec![vec![Vec::new(); workloads.len()]; modes.len()];
+    let mut busy = secs.clone();
+    let mut steal = 0;
     let mut lost = Vec::new();
     for round in 0..a.rounds.max(1) {
         for k in 0..modes.len() {
@@ -132,6 +134,7 @@ pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
                 Mode::Bare | Mode::PmuwatchCommand => None,
             };
             for (wi, w) in workloads.iter().enumerate() {
+                let ticks0 = cpu_ticks();
                 let t = if mode == Mode::PmuwatchCommand {
                     let _ = std::fs::remove_file(&out);
                     timed(
@@ -144,7 +147,10 @@ pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
                 } else {
                     timed(Command::new(&w.argv[0]).args(&w.argv[1..]))?
                 };
+                let ticks1 = cpu_ticks();
                 secs[mi][wi].push(t);
+                busy[mi][wi].push(ticks1.0.saturating_sub(ticks0.0) as f64);
+                steal += ticks1.1.saturating_sub(ticks0.1);
             }
             if let Some(bg) = bg.as_mut() {
                 let err = bg.stop();
@@ -156,6 +162,15 @@ pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let mut rows = Vec::new();
+    // Per round: traced over bare of the same round; median and range.
+    let ratios = |traced: &[f64], bare: &[f64]| {
+        let mut r: Vec<f64> = traced
+            .iter()
+            .zip(bare)
+            .map(|(t, b)| t / b.max(f64::MIN_POSITIVE))
+            .collect();
+        stats(&mut r)
+    };
     for (wi, w) in workloads.iter().enumerate() {
         let mut bare = secs[0][wi].clone();
         let (med, lo, hi) = stats(&mut bare);
@@ -166,20 +181,43 @@ pub fn run(bins: &Bins, a: &Args) -> anyhow::Result<Vec<Row>> {
             note: format!("median of {}, range {lo:.3}-{hi:.3} s", bare.len()),
         });
         for (mi, mode) in modes.iter().enumerate().skip(1) {
-            let mut ratios: Vec<f64> = secs[mi][wi]
-                .iter()
-                .zip(&secs[0][wi])
-                .map(|(t, b)| t / b)
-                .collect();
-            let (med, lo, hi) = stats(&mut ratios);
+            let (med, lo, hi) = ratios(&secs[mi][wi], &secs[0][wi]);
             rows.push(Row {
                 part: "overhead",
                 what: format!("{}: {}", w.name, mode.name()),
                 value: format!("x{med:.3}"),
-                note: format!("vs bare, {} rounds, range x{lo:.2}-x{hi:.2}", ratios.len()),
+                note: format!(
+                    "vs bare, {} rounds, range x{lo:.2}-x{hi:.2}",
+                    secs[mi][wi].len()
+                ),
+            });
+        }
+        // The machine's busy CPU time over the same runs: the cost to the system, tracer and
+        // its user space included, without the idle-wakeup latency that makes wall time swing.
+        for (mi, mode) in modes.iter().enumerate().skip(1) {
+            if *mode == Mode::PmuwatchCommand {
+                continue; // its runs include pmuwatch's start-up (BTF, program loads)
+            }
+            let (med, lo, hi) = ratios(&busy[mi][wi], &busy[0][wi]);
+            rows.push(Row {
+                part: "overhead",
+                what: format!("{}: {} (CPU busy)", w.name, mode.name()),
+                value: format!("x{med:.3}"),
+                note: format!(
+                    "machine CPU time vs bare, range x{lo:.2}-x{hi:.2} (/proc/stat 10 ms \
+                     ticks; bare median {:.0})",
+                    stats(&mut busy[0][wi].clone()).0
+                ),
             });
         }
     }
+    rows.push(Row {
+        part: "overhead",
+        what: "host steal during the runs".into(),
+        value: format!("{:.2} s", steal as f64 / 100.0),
+        note: "CPU time the hypervisor gave to others while the workloads ran (/proc/stat steal)"
+            .into(),
+    });
     if let Some(last) = lost.last() {
         let line = last.lines().last().unwrap_or("").trim();
         if !line.is_empty() {

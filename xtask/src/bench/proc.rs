@@ -25,6 +25,22 @@ pub fn context_switches() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time the whole machine spent busy, and stolen by the host, in clock ticks (USER_HZ)
+/// from the `cpu` line of /proc/stat: busy = user + nice + system + irq + softirq (guest time
+/// is inside user); idle, iowait and steal are not busy.
+pub fn cpu_ticks() -> (u64, u64) {
+    let stat = read_trim("/proc/stat");
+    let v: Vec<u64> = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu "))
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let f = |i: usize| v.get(i).copied().unwrap_or(0);
+    (f(0) + f(1) + f(2) + f(5) + f(6), f(7))
+}
+
 /// Runs a workload and returns the seconds it reports (`Total time: S [sec]`, as `perf bench`
 /// prints it): its own timing, free of the start-up of whatever wraps it.
 pub fn timed(cmd: &mut Command) -> anyhow::Result<f64> {
