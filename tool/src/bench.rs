@@ -9,6 +9,9 @@
 //! `migrate N`: the CPU-migration-heavy workload of the overhead figure: moves itself to the
 //! next allowed CPU N times (each a migration and a context switch) and prints
 //! `Total time: S [sec]` like `perf bench`.
+//! `scan FILE...`: reads and scans each file for counter-read sites as a new image is scanned
+//! live (system-wide, every exec's files); prints `{"bytes": B, "secs": S, "sites": N}` (best
+//! of a few passes).
 //! `tasks N`: N threads alive at once, each with a perf event it opens, reads and closes (the
 //! live memory figure: N task rows in the engine).
 //! `flood THREADS SECS RATE`: THREADS threads each `read(2)` a software perf event RATE times
@@ -49,6 +52,7 @@ fn helper(args: &[String]) -> anyhow::Result<()> {
             write(Path::new(path), count(args.get(2))?)
         }
         Some("migrate") => migrate(count(args.get(1))?),
+        Some("scan") => scan_files(&args[1..]),
         Some("tasks") => tasks(count(args.get(1))?),
         Some("flood") => flood(
             count(args.get(1))?,
@@ -56,7 +60,7 @@ fn helper(args: &[String]) -> anyhow::Result<()> {
             count(args.get(3))?,
         ),
         _ => bail!(
-            "usage: pmuwatch bench-helper rate N | write FILE N | migrate N | tasks N | flood THREADS SECS RATE"
+            "usage: pmuwatch bench-helper rate N | write FILE N | migrate N | scan FILE... | tasks N | flood THREADS SECS RATE"
         ),
     }
 }
@@ -146,6 +150,24 @@ fn write(path: &Path, n: usize) -> anyhow::Result<()> {
         w.push(&e)?;
     }
     w.finish(&Trailer::default())?;
+    Ok(())
+}
+
+fn scan_files(files: &[String]) -> anyhow::Result<()> {
+    if files.is_empty() {
+        bail!("missing FILE");
+    }
+    let (mut bytes, mut sites) = (0, 0);
+    let secs = best(|| {
+        (bytes, sites) = (0, 0);
+        for f in files {
+            // Unreadable or not ELF: skipped, as the live scan skips it (with a note).
+            let Ok(data) = std::fs::read(f) else { continue };
+            bytes += data.len();
+            sites += crate::sites::scan::scan(&data).map_or(0, |v| v.len());
+        }
+    });
+    println!(r#"{{"bytes": {bytes}, "secs": {secs:.6}, "sites": {sites}}}"#);
     Ok(())
 }
 

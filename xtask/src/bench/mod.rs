@@ -107,6 +107,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     if want(Part::Pipeline) {
         rows.extend(pipeline::rates(&bins, a.events)?);
+        rows.extend(pipeline::scan(&bins)?);
     }
     if want(Part::Memory) {
         rows.extend(pipeline::memory(&bins, a.file_events)?);

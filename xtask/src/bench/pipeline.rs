@@ -41,6 +41,48 @@ pub fn rates(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
+/// Read-site scan rate: what each new image costs system-wide (every exec's files are
+/// scanned once). Files: pmuwatch itself, and `perf` with the libraries it links, where present.
+pub fn scan(bins: &Bins) -> anyhow::Result<Vec<Row>> {
+    let mut files = vec![bins.pmuwatch.display().to_string()];
+    if let Ok(out) = Command::new("ldd").arg("/usr/bin/perf").output() {
+        files.push("/usr/bin/perf".into());
+        files.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/')))
+                .map(String::from),
+        );
+    }
+    let out = bins
+        .helper_cmd()
+        .arg("scan")
+        .args(&files)
+        .output()
+        .context("could not start pmuwatch bench-helper scan")?;
+    if !out.status.success() {
+        bail!(
+            "pmuwatch bench-helper scan failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("pmuwatch bench-helper printed no JSON")?;
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    Ok(vec![Row {
+        part: "pipeline",
+        what: "read-site scan (read + find counter reads)".into(),
+        value: format!("{}B/s", si(num("bytes") / num("secs").max(1e-9))),
+        note: format!(
+            "{} files, {:.1} MB in {:.1} ms, {} sites; best of 3",
+            files.len(),
+            num("bytes") / 1e6,
+            num("secs") * 1e3,
+            num("sites")
+        ),
+    }])
+}
+
 pub fn memory(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
     let dir = std::env::temp_dir().join(format!("pmuwatch-bench-mem-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
