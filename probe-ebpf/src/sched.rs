@@ -219,10 +219,25 @@ fn on_switch<M: Mem>(prev: u64, next: u64, prev_state: u64) {
         source: AccessSource::Model as u8,
         involves_target: involves as u8,
         _pad: 0,
-        // Only on the record path; an array the typed load cannot take whole.
-        next_comm: Checked::read(next, off!(task_comm)).unwrap_or([0; 16]),
+        next_comm: comm::<M>(next),
     };
     emit(&r);
+}
+
+/// `task->comm`: typed, two 8-byte loads inside the array (one load may not be wider than
+/// what the verifier walks to).
+#[inline(always)]
+fn comm<M: Mem>(task: u64) -> [u8; 16] {
+    let off = off!(task_comm);
+    if !M::TYPED {
+        return M::read(task, off).unwrap_or([0; 16]);
+    }
+    let lo: u64 = M::read(task, off).unwrap_or(0);
+    let hi: u64 = M::read(task, off.wrapping_add(8)).unwrap_or(0);
+    let mut c = [0u8; 16];
+    c[..8].copy_from_slice(&lo.to_le_bytes());
+    c[8..].copy_from_slice(&hi.to_le_bytes());
+    c
 }
 
 #[btf_tracepoint(function = "sched_switch")]

@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, default_value_t = 50_000)]
     pub loops: u64,
     /// Self-migrations per run of the migration workload.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 50_000)]
     pub migrations: u64,
     /// Synthetic events for the pipeline rates.
     #[arg(long, default_value_t = 2_000_000)]
