@@ -9,19 +9,7 @@ use super::{Bins, Row, si};
 
 pub fn rates(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
     eprintln!("bench: pipeline rates over {events} synthetic events");
-    let out = bins
-        .helper_cmd()
-        .args(["rate", &events.to_string()])
-        .output()
-        .context("could not start pmuwatch bench-helper")?;
-    if !out.status.success() {
-        bail!(
-            "pmuwatch bench-helper rate failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("pmuwatch bench-helper printed no JSON")?;
+    let v = helper_json(bins, &["rate".to_string(), events.to_string()])?;
     let rate = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
     let row = |what: &str, k: &str, goal: &str| Row {
         part: "pipeline",
@@ -54,20 +42,10 @@ pub fn scan(bins: &Bins) -> anyhow::Result<Vec<Row>> {
                 .map(String::from),
         );
     }
-    let out = bins
-        .helper_cmd()
-        .arg("scan")
-        .args(&files)
-        .output()
-        .context("could not start pmuwatch bench-helper scan")?;
-    if !out.status.success() {
-        bail!(
-            "pmuwatch bench-helper scan failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("pmuwatch bench-helper printed no JSON")?;
+    let args: Vec<String> = std::iter::once("scan".to_string())
+        .chain(files.iter().cloned())
+        .collect();
+    let v = helper_json(bins, &args)?;
     let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
     Ok(vec![Row {
         part: "pipeline",
@@ -81,6 +59,24 @@ pub fn scan(bins: &Bins) -> anyhow::Result<Vec<Row>> {
             num("sites")
         ),
     }])
+}
+
+/// Runs `pmuwatch bench-helper ARGS` and parses the JSON it prints.
+fn helper_json(bins: &Bins, args: &[String]) -> anyhow::Result<serde_json::Value> {
+    let what = args.first().map_or("", String::as_str);
+    let out = bins
+        .helper_cmd()
+        .args(args)
+        .output()
+        .with_context(|| format!("could not start pmuwatch bench-helper {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "pmuwatch bench-helper {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("pmuwatch bench-helper {what} printed no JSON"))
 }
 
 pub fn memory(bins: &Bins, events: u64) -> anyhow::Result<Vec<Row>> {
