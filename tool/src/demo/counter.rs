@@ -26,8 +26,10 @@ pub struct CounterRead {
 /// Reads hardware counter number `counter` (= page `index - 1`) with the user-space counter
 /// read instruction. x86_64: `rdpmc` with ECX = counter. aarch64: 31 = PMCCNTR_EL0, else
 /// PMEVCNTR<counter>_EL0 (the register is encoded in the instruction, hence one `mrs` each).
+/// Alone in its own code section, whose bounds the linker names ([`read_function_range`]).
 #[inline(never)]
 #[unsafe(no_mangle)]
+#[unsafe(link_section = "pmuwatch_demo_read")]
 pub extern "C" fn pmuwatch_demo_read_counter(counter: u32) -> CounterRead {
     arch::read(counter)
 }
@@ -45,12 +47,20 @@ pub fn read(counter: u32) -> Result<u64, Trap> {
     }
 }
 
-/// Address range the trap handler accepts a fault ip in: the read function's first bytes. The
-/// function is small (aarch64: a jump table over 32 `mrs`); the marker and the instruction
-/// decode are the real guards, this bounds them to our code.
+// The linker defines `__start_`/`__stop_` for a section whose name is a C identifier.
+unsafe extern "C" {
+    static __start_pmuwatch_demo_read: u8;
+    static __stop_pmuwatch_demo_read: u8;
+}
+
+/// Address range the trap handler accepts a fault ip in: exactly the read function's section
+/// (a fixed window after its start took in whatever code the linker put next).
 pub fn read_function_range() -> std::ops::Range<usize> {
-    let start = pmuwatch_demo_read_counter as *const () as usize;
-    start..start + 4096
+    // SAFETY: only the addresses of the linker's symbols are taken, never read through.
+    unsafe {
+        (&raw const __start_pmuwatch_demo_read) as usize
+            ..(&raw const __stop_pmuwatch_demo_read) as usize
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
