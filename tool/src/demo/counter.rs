@@ -56,11 +56,9 @@ unsafe extern "C" {
 /// Address range the trap handler accepts a fault ip in: exactly the read function's section
 /// (a fixed window after its start took in whatever code the linker put next).
 pub fn read_function_range() -> std::ops::Range<usize> {
-    // SAFETY: only the addresses of the linker's symbols are taken, never read through.
-    unsafe {
-        (&raw const __start_pmuwatch_demo_read) as usize
-            ..(&raw const __stop_pmuwatch_demo_read) as usize
-    }
+    // Only the addresses of the linker's symbols are taken (safe), never read through.
+    (&raw const __start_pmuwatch_demo_read) as usize
+        ..(&raw const __stop_pmuwatch_demo_read) as usize
 }
 
 #[cfg(target_arch = "x86_64")]
