@@ -235,7 +235,7 @@ fn direct_reads(progs: Vec<(String, ProgStats)>) -> Vec<Row> {
         .map(|(name, p)| Row {
             part: "cost",
             what: format!("pmuwatch: {name} (demo --careless)"),
-            value: format!("{:.0} ns/run", p.run_time_ns as f64 / p.run_cnt as f64),
+            value: ns_per_run(p),
             note: format!(
                 "{} runs: {}",
                 p.run_cnt,
@@ -247,6 +247,11 @@ fn direct_reads(progs: Vec<(String, ProgStats)>) -> Vec<Row> {
             ),
         })
         .collect()
+}
+
+/// A program's mean run time (runs > 0), as the rows show it.
+fn ns_per_run(p: &ProgStats) -> String {
+    format!("{:.0} ns/run", p.run_time_ns as f64 / p.run_cnt as f64)
 }
 
 /// Rows per program and in all: per context switch over sched pipe, per migration over the
@@ -268,7 +273,7 @@ fn table(who: &str, m: Measured, bare_ns: f64) -> Vec<Row> {
         rows.push(Row {
             part: "cost",
             what: format!("{who}: {name} ({workload})"),
-            value: format!("{:.0} ns/run", p.run_time_ns as f64 / p.run_cnt as f64),
+            value: ns_per_run(p),
             note: format!(
                 "{} runs, {:.1} ns per {unit}",
                 p.run_cnt,
