@@ -18,7 +18,7 @@ use common::{
 
 use crate::{
     maps::{current_ids, emit, header, is_target, off},
-    mem::read,
+    mem::{Checked, Mem},
     sched::RUNTIME,
 };
 
@@ -38,11 +38,11 @@ fn current_task() -> u64 {
 /// context, u32::MAX when unreadable.
 #[inline(always)]
 fn current_nr_user() -> u32 {
-    let ctx: u64 = read(current_task(), off!(task_perf_event_ctxp)).unwrap_or(0);
+    let ctx: u64 = Checked::read(current_task(), off!(task_perf_event_ctxp)).unwrap_or(0);
     if ctx == 0 {
         return 0;
     }
-    read(ctx, off!(ctx_nr_user)).unwrap_or(u32::MAX)
+    Checked::read(ctx, off!(ctx_nr_user)).unwrap_or(u32::MAX)
 }
 
 /// Records `hook` with `access` when this CPU's state changes, or always for a target.
@@ -125,12 +125,12 @@ pub fn hook_armpmu_add_kretprobe(ctx: RetProbeContext) -> u32 {
 /// of an event).
 #[inline(always)]
 fn on_cr4_update_pce() {
-    let mm: u64 = read(current_task(), off!(task_mm)).unwrap_or(0);
+    let mm: u64 = Checked::read(current_task(), off!(task_mm)).unwrap_or(0);
     let (access, value) = match RUNTIME.get(1).copied().unwrap_or(1) {
         0 => (Access::Off, 0),
         2 => (Access::On, 0),
         _ if mm == 0 || off!(mm_perf_rdpmc_allowed) == NO_OFFSET => (Access::Unknown, -1),
-        _ => match read::<u32>(mm, off!(mm_perf_rdpmc_allowed)) {
+        _ => match Checked::read::<u32>(mm, off!(mm_perf_rdpmc_allowed)) {
             Some(n) if n != 0 => (Access::On, i64::from(n)),
             Some(_) => (Access::Off, 0),
             None => (Access::Unknown, -1),

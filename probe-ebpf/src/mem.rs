@@ -55,9 +55,3 @@ impl Mem for Typed {
         Some(unsafe { core::ptr::read_volatile((base + u64::from(off)) as *const T) })
     }
 }
-
-/// [`Checked::read`], for the callers with untyped pointers only.
-#[inline(always)]
-pub(crate) fn read<T: Copy>(base: u64, off: u32) -> Option<T> {
-    Checked::read(base, off)
-}

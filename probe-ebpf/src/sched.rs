@@ -9,8 +9,8 @@
 //! pids (no access model: `AccessSource::None`).
 //!
 //! Hot path (every context switch on every CPU): no logging, no helper call in `tp_btf` (the
-//! task ids and the model's fields are typed loads), and a record only when an interesting task is involved or the
-//! CPU's modelled access state changes. Interesting: a target; system-wide (where every task
+//! task ids and the model's fields are typed loads), and a record only when an interesting
+//! task is involved or the CPU's modelled access state changes. Interesting: a target; system-wide (where every task
 //! is a target) a process that may hold perf fds ([`maybe_perf_user`], an inlined array
 //! lookup), so that the switches of everything else cost no ring-buffer write (issue 8).
 
@@ -229,6 +229,9 @@ fn on_switch<M: Mem>(prev: u64, next: u64, prev_state: u64) {
 #[inline(always)]
 fn comm<M: Mem>(task: u64) -> [u8; 16] {
     let off = off!(task_comm);
+    if off == NO_OFFSET {
+        return [0; 16]; // and no load at NO_OFFSET + 8
+    }
     if !M::TYPED {
         return M::read(task, off).unwrap_or([0; 16]);
     }

@@ -383,15 +383,21 @@ pub fn sys_enter_read(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_exit_read")]
 pub fn sys_exit_read(ctx: TracePointContext) -> u32 {
     if let Some((tgid, tid, a)) = taken(Call::Read) {
-        emit(&PerfRead {
-            h: header::<PerfRead>(tgid, tid),
-            fd: a[0] as i32,
-            _pad: 0,
-            count: a[2],
-            ret: ret(&ctx),
-        });
+        emit_read(tgid, tid, a[0], a[2], ret(&ctx));
     }
     0
+}
+
+/// The record of one read(2) of a perf fd, from either way of tracing it.
+#[inline(always)]
+fn emit_read(tgid: u32, tid: u32, fd: u64, count: u64, ret: i64) {
+    emit(&PerfRead {
+        h: header::<PerfRead>(tgid, tid),
+        fd: fd as i32,
+        _pad: 0,
+        count,
+        ret,
+    });
 }
 
 /// `read` from its exit alone: the fd and count come from the user registers saved at
@@ -412,13 +418,8 @@ pub fn sys_exit_read_regs(ctx: TracePointContext) -> u32 {
         return 0;
     };
     if is_perf_fd(tgid, fd) {
-        emit(&PerfRead {
-            h: header::<PerfRead>(tgid, tid),
-            fd: fd as i32,
-            _pad: 0,
-            count: Typed::read::<u64>(regs, off!(regs_arg2)).unwrap_or(0),
-            ret: ret(&ctx),
-        });
+        let count = Typed::read::<u64>(regs, off!(regs_arg2)).unwrap_or(0);
+        emit_read(tgid, tid, fd, count, ret(&ctx));
     }
     0
 }
